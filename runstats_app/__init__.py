@@ -1,0 +1,111 @@
+"""runstats: pipeline run records, rich filters and shared cached status counts."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+API_TITLE = "runstats"
+API_VERSION = "1"
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the app; nothing connects until a request or command needs it."""
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings.from_env().with_overrides(config or {})
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.update(
+        API_TITLE=API_TITLE,
+        API_VERSION=API_VERSION,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        RUNSTATS=settings,
+    )
+    app.config.update(dict(settings.extra))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    database_url = settings.database_url or _default_sqlite_url(app)
+    app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
+
+    from . import cli, health
+    from .auth import Role, authenticate, require_role
+    from .errors import register_error_handlers
+    from .extensions import api, db, migrate
+    from .pagination import PageTokens
+    from .runs.routes import blp as runs_blp
+
+    db.init_app(app, database_url, settings.statement_timeout_ms)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "runstats API token"}
+    )
+    api.register_blueprint(runs_blp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    cli.register(app)
+    app.extensions["runstats_page_tokens"] = PageTokens(app.config["SECRET_KEY"])
+
+    @app.before_request
+    def _identify() -> None:
+        if request.endpoint in health.PUBLIC_ENDPOINTS or request.path.startswith("/api/docs"):
+            return
+        identity = authenticate(db.session())
+        if (
+            settings.require_auth_for_reads
+            and identity is None
+            and request.path.startswith("/api/pipeline_runs")
+        ):
+            require_role(Role.reader)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    return app
+
+
+def _default_sqlite_url(app: Flask) -> str:
+    os.makedirs(app.instance_path, exist_ok=True)
+    return f"sqlite:///{Path(app.instance_path) / 'runstats.sqlite'}"
+
+
+def _instance_secret(app: Flask) -> str:
+    """A per-installation key for signing page tokens when none is configured.
+
+    Kept in the instance folder so every worker of one host agrees; set
+    RUNSTATS_SECRET_KEY when several hosts serve the same database.
+    """
+    os.makedirs(app.instance_path, exist_ok=True)
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        candidate = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text().strip()

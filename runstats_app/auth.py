@@ -1,0 +1,120 @@
+"""Bearer tokens: creation, revocation, and the identity of the current request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+
+from flask import g, request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .errors import Forbidden, Unauthorized
+from .models import ApiToken
+
+TOKEN_PREFIX = "rst_"
+
+
+class Role(IntEnum):
+    reader = 1
+    writer = 2
+    admin = 3
+
+
+ROLE_NAMES = tuple(role.name for role in Role)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    role: Role
+
+    def has(self, role: Role) -> bool:
+        return self.role >= role
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def create_token(session: Session, user: str, role: Role) -> str:
+    """A new random token (256 bits); only its digest is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            token_hash=hash_token(token),
+            user_name=user,
+            role=role.name,
+            created_at=datetime.now(UTC),
+        )
+    )
+    return token
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = datetime.now(UTC)
+    return True
+
+
+def lookup_identity(session: Session, token: str) -> Identity | None:
+    digest = hash_token(token)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    if row is None or row.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(row.token_hash, digest):
+        return None
+    return Identity(user=row.user_name, role=Role[row.role])
+
+
+def bearer_token() -> str | None:
+    """The token of the request; raises 401 for a malformed Authorization header."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+    return token
+
+
+def authenticate(session: Session) -> Identity | None:
+    """Resolve and remember the caller; a presented but invalid token is a 401."""
+    token = bearer_token()
+    if token is None:
+        identity = None
+    else:
+        identity = lookup_identity(session, token)
+        if identity is None:
+            raise Unauthorized("The bearer token is not valid.")
+    g.identity = identity
+    return identity
+
+
+def current_identity() -> Identity | None:
+    identity: Identity | None = g.get("identity")
+    return identity
+
+
+def require_role(role: Role) -> Identity:
+    identity = current_identity()
+    if identity is None:
+        raise Unauthorized(f"This operation needs a bearer token with the {role.name} role.")
+    if not identity.has(role):
+        raise Forbidden(
+            f"This operation needs the {role.name} role; the token has {identity.role.name}."
+        )
+    return identity
+
+
+def require_owner_or_admin(identity: Identity, owner: str | None) -> None:
+    if identity.has(Role.admin) or (owner is not None and owner == identity.user):
+        return
+    raise Forbidden("Only the run's creator or an admin may change this run.")

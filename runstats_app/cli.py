@@ -1,0 +1,55 @@
+"""Flask CLI commands: API tokens and demo data."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from .auth import ROLE_NAMES, Role, create_token, revoke_token
+from .demo import load_demo_data
+from .extensions import db
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(tokens)
+    app.cli.add_command(demo_data)
+
+
+@click.group(help="Create and revoke API tokens.")
+def tokens() -> None:
+    pass
+
+
+@tokens.command("create", help="Create a token; it is printed once, alone on the last line.")
+@click.option("--user", required=True, help="User name the token acts as.")
+@click.option("--role", required=True, type=click.Choice(ROLE_NAMES), help="Granted role.")
+def create_token_command(user: str, role: str) -> None:
+    user = user.strip()
+    if not 1 <= len(user) <= 255:
+        raise click.BadParameter("must be 1 to 255 characters", param_hint="--user")
+    session = db.session()
+    token = create_token(session, user, Role[role])
+    session.commit()
+    click.echo(f"Created a {role} token for {user}. It is shown only now:", err=True)
+    click.echo(token)
+
+
+@tokens.command("revoke", help="Revoke a token (read from the argument or stdin).")
+@click.argument("token", required=False)
+def revoke_token_command(token: str | None) -> None:
+    secret = (token or click.get_text_stream("stdin").readline()).strip()
+    session = db.session()
+    if not revoke_token(session, secret):
+        raise click.ClickException("No such active token.")
+    session.commit()
+    click.echo("Token revoked.")
+
+
+@click.command("demo-data", help="Load realistic demo runs.")
+@click.option("--runs", "count", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=None, help="Random seed for a repeatable data set.")
+def demo_data(count: int, seed: int | None) -> None:
+    session = db.session()
+    with click.progressbar(length=count, label="Loading demo runs") as bar:
+        load_demo_data(session, count, seed=seed, progress=bar.update)
+    click.echo(f"Loaded {count} runs.")

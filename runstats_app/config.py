@@ -1,0 +1,79 @@
+"""One Settings object, read from RUNSTATS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting is invalid: the app refuses to start and says why."""
+
+
+def _env_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    stats_cache_ttl: int = 30
+    stats_cache_grace: int = 120
+    require_auth_for_reads: bool = False
+    statement_timeout_ms: int = 5000
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.stats_cache_ttl <= 60:
+            raise ConfigError(
+                f"RUNSTATS_STATS_CACHE_TTL must be between 1 and 60 seconds, "
+                f"got {self.stats_cache_ttl}"
+            )
+        if not 0 <= self.stats_cache_grace <= 3600:
+            raise ConfigError(
+                f"RUNSTATS_STATS_CACHE_GRACE must be between 0 and 3600 seconds, "
+                f"got {self.stats_cache_grace}"
+            )
+        if self.statement_timeout_ms < 100:
+            raise ConfigError(
+                f"RUNSTATS_STATEMENT_TIMEOUT_MS must be at least 100, got "
+                f"{self.statement_timeout_ms}"
+            )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            name = f"RUNSTATS_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                if f.type == "int":
+                    values[f.name] = int(raw)
+                elif f.type == "bool":
+                    values[f.name] = _env_bool(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from exc
+        return cls(**values)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        known = {f.name for f in fields(self)}
+        direct = {k: v for k, v in overrides.items() if k in known}
+        extra = {k: v for k, v in overrides.items() if k not in known}
+        return replace(self, **direct, extra={**self.extra, **extra})

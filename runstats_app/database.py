@@ -1,0 +1,122 @@
+"""Engine and session management: one engine per app, one session per request."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+SQLITE_IMMEDIATE = "runstats_sqlite_immediate"
+
+
+def _sqlite_lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Make pysqlite transactional and Unicode-aware like PostgreSQL.
+
+    pysqlite's own transaction handling never emits BEGIN for SELECTs, which
+    breaks SAVEPOINTs and read-then-write atomicity; we emit BEGIN ourselves
+    (IMMEDIATE for sessions that announced a write, so two writers queue on the
+    busy timeout instead of failing to upgrade their locks). SQLite's lower()
+    only folds ASCII; replacing it keeps `value_contains` case-insensitive for
+    every letter, as on PostgreSQL.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.create_function("lower", 1, _sqlite_lower, deterministic=True)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, statement_timeout_ms: int) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        engine = create_engine(url, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if url.startswith("postgresql"):
+        kwargs["connect_args"] = {
+            "options": f"-c statement_timeout={statement_timeout_ms}",
+            "connect_timeout": 5,
+            "application_name": "runstats",
+        }
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+
+
+class _AppSession(Session):
+    """A session bound to whichever app is current (or the bind tests install)."""
+
+    def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Any:
+        state = current_app.extensions["runstats_db"]
+        return state.override_bind or state.engine
+
+
+class _DatabaseState:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.override_bind: Connection | None = None
+
+
+class Database:
+    """Unbound until `init_app`: importing the package opens no connection."""
+
+    def __init__(self) -> None:
+        self.session: scoped_session[Session] = scoped_session(
+            sessionmaker(
+                class_=_AppSession,
+                expire_on_commit=False,
+                autoflush=False,
+                join_transaction_mode="create_savepoint",
+            )
+        )
+
+    def init_app(self, app: Flask, url: str, statement_timeout_ms: int) -> None:
+        app.extensions["runstats_db"] = _DatabaseState(make_engine(url, statement_timeout_ms))
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.session.remove()
+
+    @staticmethod
+    def _state() -> _DatabaseState:
+        state: _DatabaseState = current_app.extensions["runstats_db"]
+        return state
+
+    @property
+    def engine(self) -> Engine:
+        return self._state().engine
+
+    def use_connection(self, connection: Connection | None) -> None:
+        """Run the current app's sessions inside `connection` (tests join a transaction)."""
+        self.session.remove()
+        self._state().override_bind = connection
+
+
+@contextmanager
+def write_transaction(session: Session) -> Iterator[Session]:
+    """Mark the session's transaction as a writer (BEGIN IMMEDIATE on SQLite)."""
+    if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={SQLITE_IMMEDIATE: True})
+    yield session

@@ -1,0 +1,322 @@
+"""Run operations: create, read, list, status changes and annotations.
+
+Each public function is one unit of work and commits once. A status change is
+a conditional UPDATE guarded by the status and attempt the caller saw, so two
+workers racing from the same status can never both win; the loser re-reads
+and either retries (no precondition) or answers 409.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..auth import Identity, Role, require_owner_or_admin
+from ..database import write_transaction
+from ..errors import BadRequest, Conflict, Forbidden, NotFound
+from ..filters.nodes import FilterNode
+from ..filters.sql import build_run_filter
+from ..ids import new_run_id
+from ..metrics import observe_transition
+from ..models import PipelineRun, RunAnnotation, StatusChange
+from ..pagination import Cursor
+from ..statuses import (
+    RunStatus,
+    can_transition,
+    cancel_target,
+    is_retry,
+    is_terminal,
+    resolve_target,
+)
+from ..types import UTCDateTime
+from .schemas import MAX_ANNOTATIONS_PER_RUN, RESERVED_PREFIX
+
+log = logging.getLogger(__name__)
+
+MAX_CAS_ATTEMPTS = 5
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _run_query() -> Any:
+    return select(PipelineRun).options(selectinload(PipelineRun.annotations))
+
+
+def get_run(session: Session, run_id: str) -> PipelineRun:
+    run = session.scalar(_run_query().where(PipelineRun.id == run_id))
+    if run is None:
+        raise NotFound(f"No pipeline run with id {run_id!r}.")
+    return run
+
+
+def create_run(session: Session, identity: Identity, data: Mapping[str, Any]) -> PipelineRun:
+    created_by = _creator(identity, data)
+    status = RunStatus(data.get("status", RunStatus.QUEUED))
+    now = _now()
+    run = PipelineRun(
+        id=new_run_id(),
+        name=data["name"],
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        status=status.value,
+        status_updated_at=now,
+        started_at=now if status is RunStatus.RUNNING else None,
+        ended_at=None,
+        attempt=1,
+        max_attempts=data.get("max_attempts", 1),
+    )
+    run.annotations = [
+        RunAnnotation(key=key, value=value)
+        for key, value in sorted((data.get("annotations") or {}).items())
+    ]
+    session.add(run)
+    session.commit()
+    log.info("run created id=%s status=%s", run.id, run.status)
+    return run
+
+
+def _creator(identity: Identity, data: Mapping[str, Any]) -> str | None:
+    if "created_by" not in data:
+        return identity.user
+    requested: str | None = data["created_by"]
+    if requested == identity.user or identity.has(Role.admin):
+        return requested
+    raise Forbidden("A writer may only create runs in their own name; admins may name anyone.")
+
+
+@dataclass(frozen=True)
+class Page:
+    runs: list[PipelineRun]
+    next_cursor: Cursor | None
+
+
+def list_runs(
+    session: Session,
+    tree: FilterNode | None,
+    statuses: Sequence[str] | None,
+    page_size: int,
+    after: Cursor | None,
+) -> Page:
+    """One page in (created_at DESC, id DESC) order, keyset-paginated."""
+    query = (
+        _run_query()
+        .where(*build_run_filter(tree, statuses))
+        .order_by(PipelineRun.created_at.desc(), PipelineRun.id.desc())
+        .limit(page_size + 1)
+    )
+    if after is not None:
+        query = query.where(
+            tuple_(PipelineRun.created_at, PipelineRun.id)
+            < tuple_(literal(after.created_at, UTCDateTime()), literal(after.run_id))
+        )
+    rows = list(session.scalars(query))
+    if len(rows) <= page_size:
+        return Page(rows, None)
+    last = rows[page_size - 1]
+    return Page(rows[:page_size], Cursor(last.created_at, last.id))
+
+
+Decision = Callable[[PipelineRun, RunStatus], RunStatus | None]
+
+
+def transition_run(
+    session: Session,
+    identity: Identity,
+    run_id: str,
+    target: RunStatus,
+    expected: RunStatus | None = None,
+) -> PipelineRun:
+    def decide(run: PipelineRun, current: RunStatus) -> RunStatus:
+        if expected is not None and current is not expected:
+            raise _conflict(run, f"The run is {current.value}, not {expected.value}.")
+        if is_terminal(current):
+            raise _conflict(run, f"The run is {current.value}, a terminal status.")
+        if not can_transition(current, target):
+            raise _conflict(
+                run, f"A run cannot go from {current.value} to {target.value}."
+            )
+        return resolve_target(target, run.attempt, run.max_attempts)
+
+    return _change_status(session, identity, run_id, decide)
+
+
+def cancel_run(session: Session, identity: Identity, run_id: str) -> PipelineRun:
+    def decide(run: PipelineRun, current: RunStatus) -> RunStatus | None:
+        if is_terminal(current):
+            raise _conflict(run, f"The run is {current.value}, a terminal status.")
+        return cancel_target(current)
+
+    return _change_status(session, identity, run_id, decide)
+
+
+def _conflict(run: PipelineRun, message: str) -> Conflict:
+    return Conflict(message, {"current_status": run.status})
+
+
+def _change_status(
+    session: Session, identity: Identity, run_id: str, decide: Decision
+) -> PipelineRun:
+    for _ in range(MAX_CAS_ATTEMPTS):
+        with write_transaction(session):
+            run = get_run(session, run_id)
+            require_owner_or_admin(identity, run.created_by)
+            current = RunStatus(run.status)
+            new_status = decide(run, current)
+            if new_status is None:
+                session.rollback()
+                return run
+            seconds = _apply(session, run, current, new_status)
+        if seconds is not None:
+            session.commit()
+            observe_transition(current.value, new_status.value, seconds)
+            log.info(
+                "run status changed id=%s from=%s to=%s attempt=%s",
+                run.id, current.value, new_status.value, run.attempt,
+            )
+            return run
+        session.rollback()
+        session.expunge_all()
+    raise Conflict("The run kept changing concurrently; retry.", {"current_status": None})
+
+
+def _apply(
+    session: Session, run: PipelineRun, current: RunStatus, new_status: RunStatus
+) -> float | None:
+    """The guarded UPDATE plus its history row; None when another writer got there first."""
+    now = _now()
+    values: dict[str, Any] = {
+        "status": new_status.value,
+        "status_updated_at": now,
+        "updated_at": now,
+    }
+    if new_status is RunStatus.RUNNING and run.started_at is None:
+        values["started_at"] = now
+    if is_terminal(new_status):
+        values["ended_at"] = now
+    if is_retry(current, new_status):
+        values["attempt"] = run.attempt + 1
+    result = session.execute(
+        update(PipelineRun)
+        .where(
+            PipelineRun.id == run.id,
+            PipelineRun.status == current.value,
+            PipelineRun.attempt == run.attempt,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    seconds = max(0.0, (now - run.status_updated_at).total_seconds())
+    session.add(
+        StatusChange(
+            run_id=run.id,
+            from_status=current.value,
+            to_status=new_status.value,
+            at=now,
+            seconds_in_previous_status=seconds,
+        )
+    )
+    session.flush()
+    for name, value in values.items():
+        set_committed_value(run, name, value)
+    return seconds
+
+
+def history(session: Session, run_id: str) -> list[StatusChange]:
+    if session.scalar(select(PipelineRun.id).where(PipelineRun.id == run_id)) is None:
+        raise NotFound(f"No pipeline run with id {run_id!r}.")
+    return list(
+        session.scalars(
+            select(StatusChange).where(StatusChange.run_id == run_id).order_by(StatusChange.id)
+        )
+    )
+
+
+def _check_annotation_key(key: str) -> None:
+    if key.startswith(RESERVED_PREFIX):
+        raise BadRequest(
+            f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved.",
+            {"path": {"key": ["Reserved prefix."]}},
+        )
+    if not 1 <= len(key) <= 255:
+        raise BadRequest(
+            "Annotation keys are 1 to 255 characters.", {"path": {"key": ["Bad length."]}}
+        )
+
+
+def _lock_run_for_change(session: Session, identity: Identity, run_id: str) -> PipelineRun:
+    run = session.scalar(
+        select(PipelineRun).where(PipelineRun.id == run_id).with_for_update()
+    )
+    if run is None:
+        raise NotFound(f"No pipeline run with id {run_id!r}.")
+    require_owner_or_admin(identity, run.created_by)
+    return run
+
+
+def set_annotation(
+    session: Session, identity: Identity, run_id: str, key: str, value: str
+) -> PipelineRun:
+    _check_annotation_key(key)
+    with write_transaction(session):
+        run = _lock_run_for_change(session, identity, run_id)
+        exists = session.scalar(
+            select(func.count()).where(RunAnnotation.run_id == run_id, RunAnnotation.key == key)
+        )
+        if not exists:
+            count = session.scalar(
+                select(func.count()).where(RunAnnotation.run_id == run_id)
+            )
+            if (count or 0) >= MAX_ANNOTATIONS_PER_RUN:
+                raise BadRequest(f"A run holds at most {MAX_ANNOTATIONS_PER_RUN} annotations.")
+        insert = (
+            postgresql.insert(RunAnnotation)
+            if session.get_bind().dialect.name == "postgresql"
+            else sqlite.insert(RunAnnotation)
+        )
+        statement = insert.values(run_id=run_id, key=key, value=value)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[RunAnnotation.run_id, RunAnnotation.key],
+                set_={"value": statement.excluded.value},
+            )
+        )
+        _touch(session, run)
+    session.commit()
+    session.expunge_all()
+    return get_run(session, run_id)
+
+
+def delete_annotation(session: Session, identity: Identity, run_id: str, key: str) -> None:
+    _check_annotation_key(key)
+    with write_transaction(session):
+        run = _lock_run_for_change(session, identity, run_id)
+        result = session.execute(
+            delete(RunAnnotation).where(RunAnnotation.run_id == run_id, RunAnnotation.key == key)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            session.rollback()
+            raise NotFound(f"Run {run_id!r} has no annotation {key!r}.")
+        _touch(session, run)
+    session.commit()
+
+
+def _touch(session: Session, run: PipelineRun) -> None:
+    session.execute(
+        update(PipelineRun)
+        .where(PipelineRun.id == run.id)
+        .values(updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,75 @@
+"""Project base classes for flask-smorest: strict argument parsing, one error envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_smorest
+import marshmallow as ma
+from flask import Response, current_app
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
+
+
+class StrictParser(FlaskParser):
+    """400 for invalid arguments (not 422) and unknown query parameters rejected.
+
+    smorest's default silently drops unknown query parameters; a misspelled
+    filter would then widen the result instead of failing.
+    """
+
+    DEFAULT_VALIDATION_STATUS = 400
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": ma.RAISE,
+        "querystring": ma.RAISE,
+        "json": ma.RAISE,
+    }
+
+
+def summarize_errors(errors: Any, path: str = "") -> str | None:
+    """The first validation message with where it applies, for `message`."""
+    if isinstance(errors, dict):
+        for key, sub in errors.items():
+            if key in ("query", "json", "path", "headers"):
+                child = path
+            elif key in ("_schema", "$"):
+                child = path
+            elif isinstance(key, int):
+                child = f"{path}[{key}]"
+            else:
+                child = f"{path}.{key}" if path and not str(key).startswith("[") else (
+                    f"{path}{key}" if path else str(key)
+                )
+            found = summarize_errors(sub, child)
+            if found:
+                return found
+        return None
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        if isinstance(first, str):
+            return f"{path}: {first}" if path else first
+        return summarize_errors(first, path)
+    return None
+
+
+class Api(flask_smorest.Api):
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        payload, code, headers = super().handle_http_exception(error)
+        if "message" not in payload:
+            summary = summarize_errors(payload.get("errors"))
+            payload["message"] = summary or error.description or error.name
+        elif code == 400 and payload.get("errors"):
+            summary = summarize_errors(payload["errors"])
+            if summary:
+                payload["message"] = f"Invalid request: {summary}"
+        if code == 401:
+            headers = {**headers, "WWW-Authenticate": 'Bearer realm="runstats"'}
+        response: Response = current_app.json.response(payload)
+        response.status_code = code
+        response.headers.update(headers)
+        return response
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()
