@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from sqlalchemy import select
 
 from .auth import ROLE_NAMES, Role, create_token, revoke_token
 from .demo import load_demo_data
 from .extensions import db
+from .models import PipelineRun
 
 
 def register(app: Flask) -> None:
@@ -48,8 +50,12 @@ def revoke_token_command(token: str | None) -> None:
 @click.command("demo-data", help="Load realistic demo runs.")
 @click.option("--runs", "count", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--seed", type=int, default=None, help="Random seed for a repeatable data set.")
-def demo_data(count: int, seed: int | None) -> None:
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has runs.")
+def demo_data(count: int, seed: int | None, if_empty: bool) -> None:
     session = db.session()
+    if if_empty and session.scalar(select(PipelineRun.id).limit(1)) is not None:
+        click.echo("The database already has runs; no demo data loaded.")
+        return
     with click.progressbar(length=count, label="Loading demo runs") as bar:
         load_demo_data(session, count, seed=seed, progress=bar.update)
     click.echo(f"Loaded {count} runs.")
