@@ -7,22 +7,12 @@ from alembic import context
 from flask import current_app
 
 from runstats_app.extensions import db
-from runstats_app.models import Base
+from runstats_app.models import Base, autogenerate_filter
 
 config = context.config
 if config.config_file_name and not config.attributes.get("skip_logging_config"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    """Skip schema items the models declare for another dialect (ddl_if)."""
-    ddl_if = getattr(obj, "_ddl_if", None)
-    if ddl_if is not None and ddl_if.dialect is not None:
-        dialect = context.get_context().dialect.name
-        dialects = ddl_if.dialect if isinstance(ddl_if.dialect, (list, tuple, set)) else [ddl_if.dialect]
-        return dialect in dialects
-    return True
 
 
 def run_migrations_offline():
@@ -31,7 +21,7 @@ def run_migrations_offline():
         target_metadata=Base.metadata,
         literal_binds=True,
         compare_type=True,
-        include_object=include_object,
+        include_object=autogenerate_filter(db.engine.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -54,7 +44,7 @@ def _run(connection):
             **current_app.extensions["migrate"].configure_args,
             "compare_type": True,
             "render_as_batch": connection.dialect.name == "sqlite",
-            "include_object": include_object,
+            "include_object": autogenerate_filter(connection.dialect.name),
         },
     )
     with context.begin_transaction():

@@ -116,7 +116,18 @@ class Database:
 
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
-    """Mark the session's transaction as a writer (BEGIN IMMEDIATE on SQLite)."""
-    if session.get_bind().dialect.name == "sqlite" and not session.in_transaction():
+    """Start a writing unit of work.
+
+    On SQLite a read transaction (the token lookup, say) cannot safely become a
+    write one under WAL: SQLite fails the lock upgrade at once if another
+    writer committed meanwhile. So we end it and BEGIN IMMEDIATE, and
+    concurrent writers queue on the busy timeout instead. Call it before the
+    unit of work has written anything.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("write_transaction must start a unit of work")
+        if session.in_transaction():
+            session.rollback()
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
     yield session

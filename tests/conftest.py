@@ -28,6 +28,33 @@ REDIS_URL = os.environ.get("RUNSTATS_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI the real services are required: fail loudly instead of skipping."""
+    if os.environ.get("RUNSTATS_TEST_REQUIRE_SERVICES") != "1":
+        return
+    missing = [
+        name
+        for name, value in (
+            ("RUNSTATS_TEST_DATABASE_URL", PG_URL),
+            ("RUNSTATS_TEST_REDIS_URL", REDIS_URL),
+        )
+        if not value
+    ]
+    if missing:
+        pytest.exit(f"required test services not configured: {', '.join(missing)}", returncode=3)
+    import redis
+    from sqlalchemy import create_engine
+
+    try:
+        engine = create_engine(str(PG_URL))
+        with engine.connect() as probe:
+            probe.execute(text("SELECT 1"))
+        engine.dispose()
+        redis.Redis.from_url(str(REDIS_URL), socket_connect_timeout=3).ping()
+    except Exception as exc:
+        pytest.exit(f"required test service unreachable: {exc}", returncode=3)
+
+
 def backend_url(backend: str, tmp_dir: Path) -> str:
     if backend == "postgresql":
         assert PG_URL is not None

@@ -80,7 +80,8 @@ def create_run(session: Session, identity: Identity, data: Mapping[str, Any]) ->
         RunAnnotation(key=key, value=value)
         for key, value in sorted((data.get("annotations") or {}).items())
     ]
-    session.add(run)
+    with write_transaction(session):
+        session.add(run)
     session.commit()
     log.info("run created id=%s status=%s", run.id, run.status)
     return run

@@ -1,0 +1,43 @@
+"""A live runstats under gunicorn, on a database of its own, for each backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ..conftest import BACKENDS, PG_URL
+from ..servers import GunicornServer, create_token, flask_command, fresh_database
+
+
+@dataclass
+class LiveService:
+    url: str
+    env: dict[str, str]
+    server: GunicornServer
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live_service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveService]:
+    tmp_path = tmp_path_factory.mktemp("live")
+    with fresh_database(request.param, tmp_path, PG_URL) as url:
+        env = {
+            "RUNSTATS_DATABASE_URL": url,
+            "RUNSTATS_SECRET_KEY": "live-test-secret",
+            "WEB_CONCURRENCY": "4",
+        }
+        flask_command(env, "db", "upgrade")
+        tokens = {
+            "alice": create_token(env, "alice", "writer"),
+            "root": create_token(env, "root", "admin"),
+        }
+        with GunicornServer(env, workers=4, log_path=tmp_path / "gunicorn.log") as server:
+            yield LiveService(server.url, env, server, tokens)

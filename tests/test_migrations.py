@@ -1,0 +1,65 @@
+"""The Alembic history: one head, and head matches the models on every backend."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, inspect, make_url, text
+
+from runstats_app.extensions import db
+from runstats_app.models import Base, autogenerate_filter
+
+from .conftest import MIGRATIONS, PG_URL, make_app
+
+
+@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
+        return
+    base = make_url(str(PG_URL))
+    name = f"runstats_migration_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_there_is_exactly_one_head() -> None:
+    config = Config(str(Path(MIGRATIONS) / "alembic.ini"))
+    config.set_main_option("script_location", MIGRATIONS)
+    assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def test_upgraded_empty_database_matches_the_models(empty_database_url: str) -> None:
+    app = make_app(empty_database_url)
+    with app.app_context():
+        upgrade(directory=MIGRATIONS)
+        engine = db.engine
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={
+                    "compare_type": True,
+                    "include_object": autogenerate_filter(engine.dialect.name),
+                },
+            )
+            differences = compare_metadata(context, Base.metadata)
+        assert differences == []
+        if engine.dialect.name == "postgresql":
+            indexes = {ix["name"] for ix in inspect(engine).get_indexes("pipeline_runs")}
+            assert "ix_pipeline_runs_name_trgm" in indexes
+        engine.dispose()
