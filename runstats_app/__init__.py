@@ -51,6 +51,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from .extensions import api, db, migrate
     from .pagination import PageTokens
     from .runs.routes import blp as runs_blp
+    from .stats.cache import CacheSettings, StatsCache, make_redis_client
+    from .stats.routes import blp as stats_blp
 
     db.init_app(app, database_url, settings.statement_timeout_ms)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
@@ -58,11 +60,24 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "runstats API token"}
     )
+    api.register_blueprint(stats_blp)
     api.register_blueprint(runs_blp)
     app.register_blueprint(health.bp)
     register_error_handlers(app)
     cli.register(app)
     app.extensions["runstats_page_tokens"] = PageTokens(app.config["SECRET_KEY"])
+    redis_client = app.config.get("RUNSTATS_REDIS_CLIENT") or (
+        make_redis_client(settings.redis_url) if settings.redis_url else None
+    )
+    app.extensions["runstats_stats_cache"] = StatsCache(
+        redis_client,
+        CacheSettings(
+            ttl_ms=settings.stats_cache_ttl * 1000,
+            grace_ms=settings.stats_cache_grace * 1000,
+            lease_ms=settings.lease_ms,
+            wait_ms=settings.wait_ms,
+        ),
+    )
 
     @app.before_request
     def _identify() -> None:

@@ -30,6 +30,8 @@ class Settings:
     stats_cache_grace: int = 120
     require_auth_for_reads: bool = False
     statement_timeout_ms: int = 5000
+    stats_lease_ms: int = 0
+    stats_wait_ms: int = 0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -49,6 +51,27 @@ class Settings:
                 f"RUNSTATS_STATEMENT_TIMEOUT_MS must be at least 100, got "
                 f"{self.statement_timeout_ms}"
             )
+        if self.stats_lease_ms and self.stats_lease_ms <= self.statement_timeout_ms:
+            raise ConfigError(
+                "RUNSTATS_STATS_LEASE_MS must exceed RUNSTATS_STATEMENT_TIMEOUT_MS "
+                f"({self.stats_lease_ms} <= {self.statement_timeout_ms}): a lease must "
+                "outlive the query it guards"
+            )
+        if self.stats_wait_ms and self.stats_wait_ms <= self.lease_ms:
+            raise ConfigError(
+                "RUNSTATS_STATS_WAIT_MS must exceed the stats lease "
+                f"({self.stats_wait_ms} <= {self.lease_ms}): waiters must outlive a dead owner"
+            )
+
+    @property
+    def lease_ms(self) -> int:
+        """The stats lease: longer than the statement timeout, shorter than a worker's."""
+        return self.stats_lease_ms or self.statement_timeout_ms + 3000
+
+    @property
+    def wait_ms(self) -> int:
+        """How long a request waits for someone else's result before a 503."""
+        return self.stats_wait_ms or self.lease_ms + 4000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

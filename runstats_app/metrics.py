@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 TRANSITION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600)
 
@@ -18,3 +18,26 @@ def observe_transition(from_status: str, to_status: str, seconds: float) -> None
     status_transition_seconds.labels(from_status=from_status, to_status=to_status).observe(
         seconds
     )
+
+stats_cache_requests = Counter(
+    "runstats_stats_cache_requests",
+    "Stats requests by how the cache answered (hit, miss, stale, bypass).",
+    ["result"],
+)
+stats_cache_lock_waits = Counter(
+    "runstats_stats_cache_lock_waits",
+    "Stats requests that waited for another process's computation.",
+)
+stats_cache_redis_errors = Counter(
+    "runstats_stats_cache_redis_errors",
+    "Redis operations of the stats cache that failed or were skipped by the breaker.",
+)
+stats_cache_unavailable = Counter(
+    "runstats_stats_cache_unavailable",
+    "Stats requests answered 503 because no result arrived within the wait budget.",
+)
+aggregate_query_seconds = Histogram(
+    "runstats_aggregate_query_seconds",
+    "Duration of the stats GROUP BY query.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

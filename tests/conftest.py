@@ -8,6 +8,7 @@ Redis where a test needs one).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, text
 from runstats_app import create_app
 from runstats_app.auth import Role, create_token
 from runstats_app.extensions import db
+from runstats_app.stats.cache import StatsCache
 
 PG_URL = os.environ.get("RUNSTATS_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("RUNSTATS_TEST_REDIS_URL")
@@ -62,6 +64,17 @@ def backend_url(backend: str, tmp_dir: Path) -> str:
     return f"sqlite:///{tmp_dir / 'runstats-test.sqlite'}"
 
 
+def test_redis_client(backend: str) -> Any:
+    """Real Redis beside PostgreSQL when configured; fakeredis otherwise."""
+    if backend == "postgresql" and REDIS_URL:
+        import redis
+
+        return redis.Redis.from_url(REDIS_URL)
+    import fakeredis
+
+    return fakeredis.FakeRedis()
+
+
 def make_app(url: str, **overrides: Any) -> Flask:
     return create_app({"database_url": url, "secret_key": "test-secret-key", **overrides})
 
@@ -93,7 +106,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    application = make_app(backend_url(backend, tmp_path_factory.mktemp(backend)))
+    application = make_app(
+        backend_url(backend, tmp_path_factory.mktemp(backend)),
+        RUNSTATS_REDIS_CLIENT=test_redis_client(backend),
+    )
     with application.app_context():
         migrate_to_head()
     yield application
@@ -117,7 +133,19 @@ def connection(app: Flask) -> Iterator[Connection]:
 
 
 @pytest.fixture
-def client(app: Flask, connection: Connection) -> FlaskClient:
+def stats_cache(app: Flask) -> Iterator[StatsCache]:
+    """The app's stats cache, with a key namespace and local layer of this test's own."""
+    cache: StatsCache = app.extensions["runstats_stats_cache"]
+    cache.namespace = f"test-{uuid.uuid4().hex}:"
+    cache.local.clear()
+    cache.breaker.success()
+    yield cache
+    cache.namespace = ""
+    cache.local.clear()
+
+
+@pytest.fixture
+def client(app: Flask, connection: Connection, stats_cache: StatsCache) -> FlaskClient:
     return app.test_client()
 
 
