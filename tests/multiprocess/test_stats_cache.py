@@ -1,0 +1,327 @@
+"""The shared stats cache across two "hosts" (gunicorn x 4 workers each).
+
+Aggregate queries are counted by PostgreSQL itself (pg_stat_statements on a
+cluster the test owns), never by the cache's own reporting. A table lock held
+by the test makes the aggregate as slow as a scenario needs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import redis
+import requests
+from sqlalchemy import Engine, create_engine, text
+
+from runstats_app.filters.nodes import resolve_me
+from runstats_app.filters.schema import parse_filter_query
+from runstats_app.stats.canonical import cache_key
+
+from ..servers import GunicornServer, flask_command
+from ..services import RedisServer, TcpProxy, TemporaryPostgres
+
+pytestmark = pytest.mark.multiprocess
+
+TTL_SECONDS = 10
+GRACE_SECONDS = 30
+STATEMENT_TIMEOUT_MS = 3000
+LEASE_MS = 4000
+WAIT_MS = 9000
+WORKERS_PER_HOST = 4
+BREAKER_RESET_SECONDS = 5.0
+AGGREGATE = "%GROUP BY pipeline_runs.status%"
+
+
+@dataclass
+class Stack:
+    hosts: list[GunicornServer]
+    db: Engine
+    redis: redis.Redis
+    proxy: TcpProxy
+
+    def aggregate_calls(self) -> int:
+        with self.db.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE :q"),
+                    {"q": AGGREGATE},
+                ).scalar_one()
+            )
+
+    def reset_counts(self) -> None:
+        with self.db.connect() as connection:
+            connection.execute(text("SELECT pg_stat_statements_reset()"))
+            connection.commit()
+
+    @contextmanager
+    def slow_aggregate(self) -> Iterator[None]:
+        """Hold an exclusive lock on the runs table: aggregates wait until we let go."""
+        with self.db.connect() as connection:
+            connection.execute(text("LOCK TABLE pipeline_runs IN ACCESS EXCLUSIVE MODE"))
+            try:
+                yield
+            finally:
+                connection.rollback()
+
+    def active_aggregates(self) -> list[int]:
+        """Client ports of the backends running an aggregate now."""
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT client_port FROM pg_stat_activity "
+                    "WHERE state = 'active' AND query LIKE :q AND pid <> pg_backend_pid()"
+                ),
+                {"q": AGGREGATE},
+            )
+            return [int(port) for (port,) in rows]
+
+    def expected_counts(self, where_sql: str = "TRUE") -> dict[str, int]:
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                text(f"SELECT status, count(*) FROM pipeline_runs WHERE {where_sql} GROUP BY status")
+            )
+            return {status: int(count) for status, count in rows}
+
+
+@dataclass
+class Answer:
+    status: int
+    cache: str | None
+    body: bytes
+    seconds: float
+    retry_after: str | None
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if shutil_which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    logs = tmp_path_factory.mktemp("stats-stack")
+    postgres = TemporaryPostgres().start()
+    redis_server = RedisServer().start()
+    proxy = TcpProxy(redis_server.port).start()
+    admin = create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text("CREATE DATABASE runstats"))
+    admin.dispose()
+    db = create_engine(postgres.url("runstats"))
+    with db.connect() as connection:
+        connection.execute(text("CREATE EXTENSION pg_stat_statements"))
+        connection.commit()
+    env = {
+        "RUNSTATS_DATABASE_URL": postgres.url("runstats"),
+        "RUNSTATS_REDIS_URL": proxy.url,
+        "RUNSTATS_SECRET_KEY": "stats-stack",
+        "RUNSTATS_STATS_CACHE_TTL": str(TTL_SECONDS),
+        "RUNSTATS_STATS_CACHE_GRACE": str(GRACE_SECONDS),
+        "RUNSTATS_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
+        "RUNSTATS_STATS_LEASE_MS": str(LEASE_MS),
+        "RUNSTATS_STATS_WAIT_MS": str(WAIT_MS),
+    }
+    flask_command(env, "db", "upgrade")
+    flask_command(env, "demo-data", "--runs", "3000", "--seed", "7")
+    hosts = [
+        GunicornServer(env, workers=WORKERS_PER_HOST, log_path=logs / f"host{i}.log").start()
+        for i in range(2)
+    ]
+    try:
+        yield Stack(hosts, db, redis.Redis(port=redis_server.port), proxy)
+    finally:
+        for host in hosts:
+            host.stop()
+        db.dispose()
+        proxy.stop()
+        redis_server.stop()
+        postgres.destroy()
+
+
+def shutil_which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
+def _filter(name_substring: str) -> str:
+    return json.dumps(
+        {"and": [{"value_contains": {"key": "system/pipeline_run.name", "value_substring": name_substring}}]}
+    )
+
+
+def _key(filter_query: str) -> str:
+    return cache_key(parse_filter_query(filter_query), None)
+
+
+def _get(stack: Stack, index: int, filter_query: str) -> Answer:
+    host = stack.hosts[index % len(stack.hosts)]
+    started = time.monotonic()
+    response = requests.get(
+        f"{host.url}/api/pipeline_runs/stats", params={"filter_query": filter_query}, timeout=30
+    )
+    return Answer(
+        response.status_code,
+        response.headers.get("X-Cache"),
+        response.content,
+        time.monotonic() - started,
+        response.headers.get("Retry-After"),
+    )
+
+
+def _burst(stack: Stack, count: int, filter_query: str, threads: int = 64) -> Any:
+    pool = ThreadPoolExecutor(threads)
+    return pool, [pool.submit(_get, stack, i, filter_query) for i in range(count)]
+
+
+def _wait_for(condition: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    return condition()
+
+
+def _counts(answer: Answer) -> dict[str, int]:
+    body = json.loads(answer.body)
+    return {status: n for status, n in body["counts_by_status"].items() if n}
+
+
+def test_cold_burst_of_200_runs_one_aggregate_and_everyone_gets_the_same_body(stack: Stack) -> None:
+    filter_query = _filter("train")
+    stack.reset_counts()
+    with stack.slow_aggregate():
+        pool, futures = _burst(stack, 200, filter_query)
+        assert _wait_for(stack.active_aggregates, 5), "no aggregate started"
+        time.sleep(1.0)
+    answers = [f.result() for f in futures]
+    pool.shutdown()
+    assert [a.status for a in answers] == [200] * 200
+    assert len({a.body for a in answers}) == 1
+    assert sorted(a.cache for a in answers).count("miss") == 1
+    assert {a.cache for a in answers} == {"miss", "hit"}
+    assert stack.aggregate_calls() == 1
+    assert _counts(answers[0]) == stack.expected_counts("name LIKE '%train%'")
+
+
+def test_500_warm_requests_run_no_aggregate(stack: Stack) -> None:
+    filter_query = _filter("etl")
+    assert _get(stack, 0, filter_query).status == 200
+    stack.reset_counts()
+    pool, futures = _burst(stack, 500, filter_query, threads=32)
+    answers = [f.result() for f in futures]
+    pool.shutdown()
+    assert {a.cache for a in answers} == {"hit"}
+    assert stack.aggregate_calls() == 0
+
+
+def test_after_soft_expiry_one_recompute_while_everyone_else_gets_stale_at_once(stack: Stack) -> None:
+    filter_query = _filter("eval")
+    first = _get(stack, 0, filter_query)
+    assert first.cache == "miss"
+    stack.redis.pexpire(_key(filter_query), GRACE_SECONDS * 1000 - 1)
+    stack.reset_counts()
+    compute_seconds = 1.5
+    with stack.slow_aggregate():
+        pool, futures = _burst(stack, 100, filter_query, threads=16)
+        assert _wait_for(stack.active_aggregates, 5)
+        time.sleep(compute_seconds)
+    answers = [f.result() for f in futures]
+    pool.shutdown()
+    stale = [a for a in answers if a.cache == "stale"]
+    assert [a.cache for a in answers].count("miss") == 1
+    assert len(stale) >= 80
+    assert all(a.body == first.body for a in stale)
+    assert statistics.median(a.seconds for a in stale) < compute_seconds / 5
+    assert stack.aggregate_calls() == 1
+
+
+def _pid_listening_from(port: int) -> int | None:
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.laddr and connection.laddr.port == port and connection.pid:
+            return int(connection.pid)
+    return None
+
+
+def test_a_killed_lease_owner_is_replaced_once_after_its_lease_expires(stack: Stack) -> None:
+    filter_query = _filter("backfill")
+    stack.reset_counts()
+    with stack.slow_aggregate():
+        pool, futures = _burst(stack, 40, filter_query, threads=40)
+        ports = _wait_for(stack.active_aggregates, 5)
+        assert len(ports) == 1
+        owner = _pid_listening_from(ports[0])
+        assert owner is not None
+        os.kill(owner, signal.SIGKILL)
+        killed_at = time.monotonic()
+        successor = _wait_for(lambda: [p for p in stack.active_aggregates() if p != ports[0]], 10)
+        assert successor, "nobody took over the lease"
+        assert time.monotonic() - killed_at >= (LEASE_MS / 1000) * 0.5
+    outcomes = []
+    for future in futures:
+        try:
+            outcomes.append(future.result())
+        except requests.ConnectionError:
+            outcomes.append(None)
+    pool.shutdown()
+    answered = [a for a in outcomes if a is not None]
+    assert len(outcomes) - len(answered) <= 1
+    for answer in answered:
+        assert answer.status == 200 or (answer.status == 503 and answer.retry_after)
+    assert sum(1 for a in answered if a.status == 200) >= len(answered) - 1
+    assert stack.aggregate_calls() == 1
+
+
+def _outage(stack: Stack, mode: str, filter_query: str, where_sql: str) -> None:
+    stack.proxy.set_mode(mode)
+    try:
+        stack.reset_counts()
+        pool, futures = _burst(stack, 200, filter_query, threads=32)
+        answers = [f.result() for f in futures]
+        pool.shutdown()
+        assert [a.status for a in answers] == [200] * 200
+        assert {a.cache for a in answers} <= {"bypass", "stale"}
+        assert max(a.seconds for a in answers) < 2.0
+        assert stack.aggregate_calls() <= 2 * WORKERS_PER_HOST
+        assert _counts(answers[-1]) == stack.expected_counts(where_sql)
+        listing = requests.get(f"{stack.hosts[0].url}/api/pipeline_runs/", timeout=10)
+        assert listing.status_code == 200
+    finally:
+        stack.proxy.set_mode("forward")
+
+
+def _recovers(stack: Stack, filter_query: str) -> None:
+    time.sleep(BREAKER_RESET_SECONDS + 0.5)
+    for index in range(2 * 2 * WORKERS_PER_HOST):
+        _get(stack, index, _filter("probe"))
+    stack.reset_counts()
+    pool, futures = _burst(stack, 100, filter_query, threads=32)
+    answers = [f.result() for f in futures]
+    pool.shutdown()
+    assert {a.cache for a in answers} <= {"miss", "hit"}
+    assert stack.aggregate_calls() == 1
+
+
+def test_stats_answer_from_the_database_while_redis_is_down_and_share_again_after(
+    stack: Stack,
+) -> None:
+    _outage(stack, "down", _filter("export"), "name LIKE '%export%'")
+    _recovers(stack, _filter("export-"))
+
+
+def test_stats_answer_without_stalls_while_redis_is_black_holed_and_share_again_after(
+    stack: Stack,
+) -> None:
+    _outage(stack, "blackhole", _filter("tokenize"), "name LIKE '%tokenize%'")
+    _recovers(stack, _filter("tokenize-"))

@@ -1,0 +1,229 @@
+"""Services a test owns: its own PostgreSQL, its own redis-server, a TCP proxy to break.
+
+The multi-host stats tests need what the machine's shared services cannot
+give them: pg_stat_statements (to count aggregate queries in the database
+itself), a Redis they may stop, and a Redis that accepts and never answers.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import redis
+
+from .servers import free_port
+
+PG_BIN = Path("/usr/lib/postgresql")
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(PG_BIN.glob("*/bin"), reverse=True)
+    if not versions:
+        raise RuntimeError("PostgreSQL server binaries not found")
+    return str(versions[0] / name)
+
+
+class TemporaryPostgres:
+    """A throwaway cluster with pg_stat_statements, started on a free port."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="runstats-pg-", dir="/tmp"))
+        self.data = self.root / "data"
+        self._as_postgres = os.geteuid() == 0
+        if self._as_postgres:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+
+    def _run(self, *command: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if self._as_postgres else []
+        result = subprocess.run(
+            [*prefix, *command], capture_output=True, text=True, timeout=120, check=False
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{command[0]} failed: {result.stdout}\n{result.stderr}")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> TemporaryPostgres:
+        if not self.data.exists():
+            self._run(
+                _pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                "--no-sync", "-E", "UTF8", "--locale=C.UTF-8",
+            )
+        options = " ".join(
+            [
+                f"-p {self.port}",
+                "-c listen_addresses=127.0.0.1",
+                f"-c unix_socket_directories={self.root}",
+                "-c shared_preload_libraries=pg_stat_statements",
+                "-c pg_stat_statements.track=top",
+                "-c client_connection_check_interval=100",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c max_connections=200",
+            ]
+        )
+        self._run(
+            _pg_bin("pg_ctl"), "-D", str(self.data), "-o", options,
+            "-l", str(self.root / "server.log"), "-w", "-t", "60", "start",
+        )
+        return self
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisServer:
+    """`redis-server` on a free port, persisting nothing."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return self
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+class TcpProxy:
+    """Forwards to a Redis, or refuses connections, or black-holes them.
+
+    `forward`: a plain TCP proxy. `down`: the port refuses connections and
+    open ones are closed (a stopped server). `blackhole`: connections are
+    accepted and held, and nothing is ever answered (a hung server or a
+    dropped network path).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.mode = "forward"
+        self._listener: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> TcpProxy:
+        self._listen()
+        return self
+
+    def _listen(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(512)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._sockets.append(client)
+            if self.mode == "blackhole":
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets.append(upstream)
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if self.mode != "forward":
+                continue
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def _close_all(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("forward", "down", "blackhole"):
+            raise ValueError(mode)
+        previous, self.mode = self.mode, mode
+        if mode == "down":
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            self._close_all()
+        elif previous == "down":
+            self._listen()
+        if mode == "forward" and previous == "blackhole":
+            self._close_all()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        self._close_all()
