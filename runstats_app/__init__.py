@@ -26,6 +26,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     else:
         settings = Settings.from_env().with_overrides(config or {})
 
+    _configure_logging(settings.log_level)
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
         API_TITLE=API_TITLE,
@@ -34,7 +35,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_SWAGGER_UI_URL="/api/docs/assets/",
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=64 * 1024,
         RUNSTATS=settings,
@@ -45,7 +46,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     database_url = settings.database_url or _default_sqlite_url(app)
     app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
 
-    from . import cli, health
+    from . import cli, docs, health
     from .auth import Role, authenticate, require_role
     from .errors import register_error_handlers
     from .extensions import api, db, migrate
@@ -63,6 +64,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(stats_blp)
     api.register_blueprint(runs_blp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(docs.bp)
     register_error_handlers(app)
     cli.register(app)
     app.extensions["runstats_page_tokens"] = PageTokens(app.config["SECRET_KEY"])
@@ -97,6 +99,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def _configure_logging(level: str) -> None:
+    """Log to stderr (gunicorn collects it) unless the host process already configured logging."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("runstats_app").setLevel(level.upper())
 
 
 def _default_sqlite_url(app: Flask) -> str:
