@@ -26,6 +26,21 @@ class StrictParser(FlaskParser):
         "json": ma.RAISE,
     }
 
+    def load_querystring(self, req: Any, schema: ma.Schema) -> Any:
+        """Also reject a repeated single-valued parameter: webargs would keep the first
+        value and silently drop the others (`?filter_query=A&filter_query=B`)."""
+        proxy = super().load_querystring(req, schema)
+        names = {field.data_key or name for name, field in schema.fields.items()}
+        single = names - set(proxy.multiple_keys)
+        repeated = {
+            key: ["Given more than once; this parameter takes a single value."]
+            for key, values in req.args.lists()
+            if key in single and len(values) > 1
+        }
+        if repeated:
+            raise ma.ValidationError(repeated)
+        return proxy
+
 
 def summarize_errors(errors: Any, path: str = "") -> str | None:
     """The first validation message with where it applies, for `message`."""

@@ -124,12 +124,13 @@ def connection(app: Flask) -> Iterator[Connection]:
         outer = db.engine.connect()
         transaction = outer.begin()
         db.use_connection(outer)
-        try:
-            yield outer
-        finally:
+    try:
+        yield outer
+    finally:
+        with app.app_context():
             db.use_connection(None)
-            transaction.rollback()
-            outer.close()
+        transaction.rollback()
+        outer.close()
 
 
 @pytest.fixture

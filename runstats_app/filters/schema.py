@@ -54,8 +54,30 @@ class FilterQueryError(ValueError):
         self.errors = errors
 
 
+def is_storable_text(value: str) -> bool:
+    """False for text that no database column can hold or compare: a NUL, or an
+    unpaired surrogate (a JSON escape such as \\ud800). Such input is a 400, not a
+    driver error surfacing as a 500."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable_text(value: str) -> None:
+    """marshmallow validator: see is_storable_text."""
+    if not is_storable_text(value):
+        raise ma.ValidationError("Must not contain NUL characters or unpaired surrogates.")
+
+
 def _key_field() -> fields.String:
-    return fields.String(required=True, validate=validate.Length(min=1, max=MAX_KEY_LENGTH))
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=MAX_KEY_LENGTH), storable_text],
+    )
 
 
 class _LeafSchema(ma.Schema):
@@ -95,7 +117,7 @@ class KeyExistsSchema(_LeafSchema):
 
 class ValueEqualsSchema(_LeafSchema):
     predicate = nodes.VALUE_EQUALS
-    value = fields.String(required=True)
+    value = fields.String(required=True, validate=storable_text)
 
     @validates_schema
     def _status_value(self, data: Mapping[str, Any], **_kwargs: Any) -> None:
@@ -114,7 +136,10 @@ class ValueContainsSchema(_LeafSchema):
     predicate = nodes.VALUE_CONTAINS
     value_substring = fields.String(
         required=True,
-        validate=validate.Length(min=1, error="The substring must not be empty."),
+        validate=[
+            validate.Length(min=1, error="The substring must not be empty."),
+            storable_text,
+        ],
     )
 
     @ma.post_load
@@ -125,7 +150,7 @@ class ValueContainsSchema(_LeafSchema):
 class ValueInSchema(_LeafSchema):
     predicate = nodes.VALUE_IN
     values = fields.List(
-        fields.String(),
+        fields.String(validate=storable_text),
         required=True,
         validate=validate.Length(
             min=1,
@@ -331,7 +356,7 @@ class FilterArgsSchema(ma.Schema):
         }
     )
     current_user = fields.String(
-        validate=validate.Length(min=1, max=255),
+        validate=[validate.Length(min=1, max=255), storable_text],
         metadata={"description": 'What "me" means when the request carries no token.'},
     )
     status = fields.List(

@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..filters import FilterArgsSchema
+from ..filters.schema import storable_text
 from ..statuses import STATUS_NAMES, TERMINAL_STATUSES
 from ..timefmt import Timestamp
 
@@ -45,11 +46,15 @@ class RunSchema(ma.Schema):
 
 
 class RunCreateSchema(ma.Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    created_by = fields.String(allow_none=True, validate=validate.Length(min=1, max=255))
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=255), storable_text])
+    created_by = fields.String(
+        allow_none=True, validate=[validate.Length(min=1, max=255), storable_text]
+    )
     annotations = fields.Dict(
-        keys=fields.String(validate=[validate.Length(min=1, max=255), _annotation_key]),
-        values=fields.String(validate=validate.Length(max=255)),
+        keys=fields.String(
+            validate=[validate.Length(min=1, max=255), _annotation_key, storable_text]
+        ),
+        values=fields.String(validate=[validate.Length(max=255), storable_text]),
         validate=validate.Length(
             max=MAX_ANNOTATIONS_PER_RUN,
             error=f"At most {MAX_ANNOTATIONS_PER_RUN} annotations per run.",
@@ -70,7 +75,7 @@ class TransitionSchema(ma.Schema):
 
 
 class AnnotationValueSchema(ma.Schema):
-    value = fields.String(required=True, validate=validate.Length(max=255))
+    value = fields.String(required=True, validate=[validate.Length(max=255), storable_text])
 
 
 class ListArgsSchema(FilterArgsSchema):

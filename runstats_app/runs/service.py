@@ -23,6 +23,7 @@ from ..auth import Identity, Role, require_owner_or_admin
 from ..database import write_transaction
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..filters.nodes import FilterNode
+from ..filters.schema import is_storable_text
 from ..filters.sql import build_run_filter
 from ..ids import new_run_id
 from ..metrics import observe_transition
@@ -49,11 +50,21 @@ def _now() -> datetime:
 
 
 def _run_query() -> Any:
-    return select(PipelineRun).options(selectinload(PipelineRun.annotations))
+    # populate_existing: what a read returns comes from the database, never from a
+    # session identity map that outlived the unit of work that loaded it.
+    return (
+        select(PipelineRun)
+        .options(selectinload(PipelineRun.annotations))
+        .execution_options(populate_existing=True)
+    )
 
 
 def get_run(session: Session, run_id: str) -> PipelineRun:
-    run = session.scalar(_run_query().where(PipelineRun.id == run_id))
+    run = (
+        session.scalar(_run_query().where(PipelineRun.id == run_id))
+        if is_storable_text(run_id)
+        else None
+    )
     if run is None:
         raise NotFound(f"No pipeline run with id {run_id!r}.")
     return run
@@ -236,7 +247,10 @@ def _apply(
 
 
 def history(session: Session, run_id: str) -> list[StatusChange]:
-    if session.scalar(select(PipelineRun.id).where(PipelineRun.id == run_id)) is None:
+    if (
+        not is_storable_text(run_id)
+        or session.scalar(select(PipelineRun.id).where(PipelineRun.id == run_id)) is None
+    ):
         raise NotFound(f"No pipeline run with id {run_id!r}.")
     return list(
         session.scalars(
@@ -251,6 +265,11 @@ def _check_annotation_key(key: str) -> None:
             f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved.",
             {"path": {"key": ["Reserved prefix."]}},
         )
+    if not is_storable_text(key):
+        raise BadRequest(
+            "Annotation keys must not contain NUL characters or unpaired surrogates.",
+            {"path": {"key": ["Not storable text."]}},
+        )
     if not 1 <= len(key) <= 255:
         raise BadRequest(
             "Annotation keys are 1 to 255 characters.", {"path": {"key": ["Bad length."]}}
@@ -258,8 +277,10 @@ def _check_annotation_key(key: str) -> None:
 
 
 def _lock_run_for_change(session: Session, identity: Identity, run_id: str) -> PipelineRun:
-    run = session.scalar(
-        select(PipelineRun).where(PipelineRun.id == run_id).with_for_update()
+    run = (
+        session.scalar(select(PipelineRun).where(PipelineRun.id == run_id).with_for_update())
+        if is_storable_text(run_id)
+        else None
     )
     if run is None:
         raise NotFound(f"No pipeline run with id {run_id!r}.")
