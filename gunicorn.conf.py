@@ -1,16 +1,41 @@
-"""gunicorn settings; flags and GUNICORN_CMD_ARGS override them."""
+"""gunicorn settings; command-line flags and GUNICORN_CMD_ARGS override them.
+
+Timeouts nest: the database statement timeout (RUNSTATS_STATEMENT_TIMEOUT_MS,
+5 s) < the stats lease (8 s) < the stats wait budget (12 s) < `timeout` here.
+"""
 
 import multiprocessing
 import os
+import shutil
+import tempfile
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
 worker_class = "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5
-max_requests = 10000
-max_requests_jitter = 1000
-accesslog = "-"
+max_requests = 20000
+max_requests_jitter = 2000
+backlog = 2048
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}i)s'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Give the workers of this master a clean multiprocess metrics directory."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory, exist_ok=True)
+    else:
+        directory = tempfile.mkdtemp(prefix="runstats-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    server.log.info("prometheus multiprocess dir: %s", directory)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -46,7 +46,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     database_url = settings.database_url or _default_sqlite_url(app)
     app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
 
-    from . import cli, docs, health
+    from . import cli, docs, health, metrics, requestlog
     from .auth import Role, authenticate, require_role
     from .errors import register_error_handlers
     from .extensions import api, db, migrate
@@ -55,6 +55,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from .stats.cache import CacheSettings, StatsCache, make_redis_client
     from .stats.routes import blp as stats_blp
 
+    requestlog.init_app(app)
     db.init_app(app, database_url, settings.statement_timeout_ms)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     api.init_app(app)
@@ -65,6 +66,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(runs_blp)
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(metrics.bp)
     register_error_handlers(app)
     cli.register(app)
     app.extensions["runstats_page_tokens"] = PageTokens(app.config["SECRET_KEY"])

@@ -1,10 +1,27 @@
-"""Prometheus metrics; under gunicorn they live in PROMETHEUS_MULTIPROC_DIR."""
+"""Prometheus metrics.
+
+Under gunicorn, `gunicorn.conf.py` points PROMETHEUS_MULTIPROC_DIR at a fresh
+directory before any worker starts, so every worker writes its samples there
+and /metrics sums them (and forgets dead workers' gauges on exit).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import os
+
+from flask import Blueprint, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 TRANSITION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 status_transition_seconds = Histogram(
     "runstats_status_transition_seconds",
@@ -12,13 +29,12 @@ status_transition_seconds = Histogram(
     ["from_status", "to_status"],
     buckets=TRANSITION_BUCKETS,
 )
-
-
-def observe_transition(from_status: str, to_status: str, seconds: float) -> None:
-    status_transition_seconds.labels(from_status=from_status, to_status=to_status).observe(
-        seconds
-    )
-
+http_request_seconds = Histogram(
+    "runstats_http_request_seconds",
+    "HTTP request latency by route template, method and status code.",
+    ["route", "method", "status"],
+    buckets=LATENCY_BUCKETS,
+)
 stats_cache_requests = Counter(
     "runstats_stats_cache_requests",
     "Stats requests by how the cache answered (hit, miss, stale, bypass).",
@@ -41,3 +57,22 @@ aggregate_query_seconds = Histogram(
     "Duration of the stats GROUP BY query.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+def observe_transition(from_status: str, to_status: str, seconds: float) -> None:
+    status_transition_seconds.labels(from_status=from_status, to_status=to_status).observe(
+        seconds
+    )
+
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

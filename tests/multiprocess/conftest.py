@@ -23,7 +23,7 @@ class LiveService:
         return {"Authorization": f"Bearer {self.tokens[user]}"}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="package", params=BACKENDS)
 def live_service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveService]:
