@@ -1,0 +1,209 @@
+"""Demo data generated inside PostgreSQL: one INSERT ... SELECT per table and batch.
+
+Python only describes the data (the lifecycle paths and their weights, in
+demo.py); PostgreSQL draws the random numbers and writes the rows, so no
+row crosses the wire. Run ids follow the app's layout (base32 milliseconds,
+then 80 random bits) so they sort like ids the API assigns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from .demo import ACTIVE_PATHS, ENVIRONMENTS, FINISHED_PATHS, PIPELINES, SPAN, TEAMS, USERS
+from .statuses import RunStatus, is_retry, is_terminal
+
+BATCH_SIZE = 100_000
+ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+# Share of a run's pace spent in each status before leaving it.
+TIME_SHARE = {
+    RunStatus.QUEUED: 0.05,
+    RunStatus.PENDING: 0.1,
+    RunStatus.RUNNING: 1.0,
+    RunStatus.CANCELLING: 0.05,
+}
+
+
+def _base32(expression: str, chars: int) -> str:
+    """SQL for `chars` base32 digits of a bigint expression, most significant first."""
+    return " || ".join(
+        f"substr('{ALPHABET}', ((({expression}) >> {5 * (chars - 1 - i)}) & 31)::int + 1, 1)"
+        for i in range(chars)
+    )
+
+
+def _path_rows(paths: Any, active: bool, first_id: int) -> list[dict[str, Any]]:
+    total = sum(weight for weight, _ in paths)
+    rows, cumulative = [], 0.0
+    for offset, (weight, steps) in enumerate(paths):
+        cumulative += weight / total
+        statuses = [RunStatus.QUEUED, *steps]
+        at, offsets, spent = 0.0, [], []
+        for previous in statuses[:-1]:
+            share = TIME_SHARE[previous]
+            at += share
+            offsets.append(at)
+            spent.append(share)
+        running = [i for i, s in enumerate(steps) if s is RunStatus.RUNNING]
+        rows.append(
+            {
+                "path_id": first_id + offset,
+                "active": active,
+                "upper": cumulative,
+                "statuses": [s.value for s in steps],
+                "froms": [s.value for s in statuses[:-1]],
+                "offsets": offsets,
+                "spent": spent,
+                "final": statuses[-1].value,
+                "total_offset": at,
+                "retries": sum(1 for a, b in zip(statuses, statuses[1:], strict=False) if is_retry(a, b)),
+                "first_running": running[0] + 1 if running else 0,
+                "terminal": is_terminal(statuses[-1]),
+            }
+        )
+    return rows
+
+
+def _setup(session: Session, seed: int | None) -> None:
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.demo_paths"))
+    session.execute(
+        text(
+            "CREATE TEMP TABLE demo_paths (path_id int PRIMARY KEY, active bool, upper float8,"
+            " statuses text[], froms text[], offsets float8[], spent float8[], final text,"
+            " total_offset float8, retries int, first_running int, terminal bool)"
+        )
+    )
+    rows = _path_rows(FINISHED_PATHS, False, 1) + _path_rows(ACTIVE_PATHS, True, 101)
+    session.execute(
+        text(
+            "INSERT INTO demo_paths VALUES (:path_id, :active, :upper, :statuses, :froms,"
+            " :offsets, :spent, :final, :total_offset, :retries, :first_running, :terminal)"
+        ),
+        rows,
+    )
+    if seed is not None:
+        session.execute(text("SELECT setseed(:s)"), {"s": math.sin(seed)})
+
+
+def _batch(session: Session, size: int) -> None:
+    span_seconds = SPAN.total_seconds()
+    for setting in (
+        "statement_timeout = 0",
+        "synchronous_commit = off",
+        "gin_pending_list_limit = '256MB'",
+        "work_mem = '256MB'",
+    ):
+        session.execute(text(f"SET LOCAL {setting}"))
+    session.execute(text("DROP TABLE IF EXISTS pg_temp.demo_batch"))
+    session.execute(
+        text(
+            f"""
+            CREATE TEMP TABLE demo_batch AS
+            WITH drawn AS (
+                SELECT g,
+                       now() - make_interval(secs => :span * power(random(), 1.5)) AS created_at,
+                       random() AS pick, random() AS active_draw, random() AS pace_draw,
+                       (random() * 1099511627776)::bigint AS r1,
+                       (random() * 1099511627776)::bigint AS r2
+                FROM generate_series(1, :size) AS g
+            ), chosen AS (
+                SELECT d.*,
+                       (now() - d.created_at < interval '6 hours' AND d.active_draw < 0.5) AS active
+                FROM drawn d
+            )
+            SELECT c.g, c.created_at, p.*,
+                   LEAST(-ln(1 - c.pace_draw) * 900,
+                         extract(epoch FROM now() - c.created_at) / (p.total_offset + 0.01))
+                       AS pace,
+                   {_base32("(extract(epoch FROM c.created_at) * 1000)::bigint", 10)}
+                   || {_base32("c.r1", 8)} || {_base32("c.r2", 8)} AS id
+            FROM chosen c
+            JOIN LATERAL (
+                SELECT * FROM demo_paths p
+                WHERE p.active = c.active AND p.upper >= c.pick
+                ORDER BY p.upper LIMIT 1
+            ) p ON true
+            """
+        ),
+        {"span": span_seconds, "size": size},
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO pipeline_runs (id, name, created_by, created_at, updated_at, status,
+                status_updated_at, started_at, ended_at, attempt, max_attempts)
+            SELECT id,
+                   (CAST(:pipelines AS text[]))[1 + floor(random() * cardinality(CAST(:pipelines AS text[])))::int],
+                   CASE WHEN random() < 0.05 THEN NULL
+                        ELSE (CAST(:users AS text[]))[1 + floor(random() * cardinality(CAST(:users AS text[])))::int]
+                   END,
+                   created_at,
+                   created_at + make_interval(secs => pace * total_offset),
+                   final,
+                   created_at + make_interval(secs => pace * total_offset),
+                   CASE WHEN first_running > 0
+                        THEN created_at + make_interval(secs => pace * offsets[first_running]) END,
+                   CASE WHEN terminal
+                        THEN created_at + make_interval(secs => pace * total_offset) END,
+                   1 + retries,
+                   LEAST(10, 1 + retries + floor(random() * 3)::int)
+            FROM demo_batch
+            ORDER BY id
+            """
+        ),
+        {"pipelines": list(PIPELINES), "users": list(USERS)},
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO run_annotations (run_id, key, value)
+            SELECT id, 'team', (CAST(:teams AS text[]))[1 + floor(random() * cardinality(CAST(:teams AS text[])))::int]
+            FROM demo_batch
+            UNION ALL
+            SELECT id, 'env', (CAST(:envs AS text[]))[1 + floor(random() * cardinality(CAST(:envs AS text[])))::int]
+            FROM demo_batch
+            UNION ALL
+            SELECT id, 'git_sha', substr(md5(id), 1, 10) FROM demo_batch WHERE random() < 0.3
+            ORDER BY 1, 2
+            """
+        ),
+        {"teams": list(TEAMS), "envs": list(ENVIRONMENTS)},
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO run_status_history (run_id, from_status, to_status, at,
+                seconds_in_previous_status)
+            SELECT b.id, b.froms[k], b.statuses[k],
+                   b.created_at + make_interval(secs => b.pace * b.offsets[k]),
+                   b.pace * b.spent[k]
+            FROM demo_batch b, generate_subscripts(b.statuses, 1) AS k
+            ORDER BY b.id, k
+            """
+        )
+    )
+
+
+def load_demo_data_in_database(
+    session: Session,
+    count: int,
+    seed: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> None:
+    _setup(session, seed)
+    remaining = count
+    while remaining:
+        size = min(BATCH_SIZE, remaining)
+        _batch(session, size)
+        session.commit()
+        remaining -= size
+        if progress is not None:
+            progress(size)
+    session.execute(text("ANALYZE pipeline_runs"))
+    session.execute(text("ANALYZE run_annotations"))
+    session.commit()
