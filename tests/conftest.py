@@ -141,6 +141,9 @@ def stats_cache(app: Flask) -> Iterator[StatsCache]:
     cache.local.clear()
     cache.breaker.success()
     yield cache
+    if cache.client is not None:
+        for key in cache.client.scan_iter(match=f"{cache.namespace}*", count=500):
+            cache.client.delete(key)
     cache.namespace = ""
     cache.local.clear()
 

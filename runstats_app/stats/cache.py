@@ -52,7 +52,9 @@ HIT, MISS, STALE, BYPASS = "hit", "miss", "stale", "bypass"
 WRITE_IF_NEWER = """
 local current = redis.call('GET', KEYS[1])
 if current then
-  local generation = string.match(current, '^RS1 (%d+) ')
+  -- Only an envelope that envelope.decode() accepts counts as a result to
+  -- protect; anything else is undecodable (a miss) and is overwritten.
+  local generation = string.match(current, '^RS1 (%d+) %d+ [%w:%.%+%-]+\\n{')
   if generation and tonumber(generation) > tonumber(ARGV[1]) then
     return 0
   end
@@ -209,6 +211,13 @@ class StatsCache:
     ) -> StatsResult:
         assert self.client is not None
         try:
+            # Between our read and our lease, an owner may have published and
+            # released: serve its result instead of running the aggregate again.
+            envelope, pttl = self._read(key)
+            if envelope is not None and pttl - self.settings.grace_ms > 0:
+                self._release(lease)
+                self._remember(key, envelope, pttl)
+                return StatsResult(envelope.body, HIT, (pttl - self.settings.grace_ms) // 1000)
             pipe = self.client.pipeline(transaction=True)
             pipe.incr(f"{key}:gen")
             pipe.pexpire(f"{key}:gen", GENERATION_LIFETIME_MS)

@@ -1,0 +1,735 @@
+"""Unit tests of the shared stats cache (runstats_app.stats.cache) and its parts.
+
+fakeredis stands in for Redis; two StatsCache instances sharing one
+FakeServer stand in for two worker processes. Time is moved with PEXPIRE (the
+cache reads freshness from Redis' PTTL) or with injected clocks, so nothing
+here sleeps for a TTL.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from runstats_app.errors import ServiceUnavailable
+from runstats_app.stats.breaker import CircuitBreaker
+from runstats_app.stats.cache import (
+    BYPASS,
+    HIT,
+    MISS,
+    STALE,
+    CacheSettings,
+    StatsCache,
+    StatsResult,
+    make_redis_client,
+)
+from runstats_app.stats.envelope import Envelope, decode
+from runstats_app.stats.local import LocalCache
+
+SETTINGS = CacheSettings(ttl_ms=1000, grace_ms=2000, lease_ms=500, wait_ms=1500)
+# Long enough that whole seconds of max-age are visible.
+LONG_TTL = replace(SETTINGS, ttl_ms=10_000, grace_ms=20_000)
+KEY = "runstats:stats:v1:{" + "ab" * 32 + "}"
+LEASE = f"{KEY}:lease"
+STALE_PTTL_MS = SETTINGS.grace_ms - 100  # past the TTL, within the grace
+
+
+class Compute:
+    """A counting aggregate: returns b'{"call": <n>, "tag": ...}', can fail or block."""
+
+    def __init__(self, tag: str = "a", *, delay: float = 0.0) -> None:
+        self.tag = tag
+        self.delay = delay
+        self.calls = 0
+        self.error: Exception | None = None
+        self.gate: threading.Event | None = None
+        self.started = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> bytes:
+        with self._lock:
+            self.calls += 1
+            call = self.calls
+        self.started.set()
+        if self.gate is not None:
+            assert self.gate.wait(10), "the test never opened the gate"
+        if self.delay:
+            time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        return b'{"call": %d, "tag": "%s"}' % (call, self.tag.encode())
+
+    def body(self, call: int) -> bytes:
+        return b'{"call": %d, "tag": "%s"}' % (call, self.tag.encode())
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class CountingRedis(redis.Redis):
+    """A client that counts every command, pipeline and lock it is asked for."""
+
+    touches = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.touches += 1
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        self.touches += 1
+        return super().pipeline(*args, **kwargs)
+
+    def lock(self, *args: Any, **kwargs: Any) -> Any:
+        self.touches += 1
+        return super().lock(*args, **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def unreachable_redis() -> redis.Redis:
+    """The app's own client factory, pointed at a port nobody listens on."""
+    return make_redis_client(f"redis://127.0.0.1:{free_port()}/0")
+
+
+def stored(client: redis.Redis, key: str = KEY) -> Envelope | None:
+    return decode(client.get(key))
+
+
+def in_thread(function: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = function()
+        except BaseException as exc:  # handed to the test thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def joined(thread: threading.Thread, outcome: dict[str, Any]) -> Any:
+    thread.join(10)
+    assert not thread.is_alive()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+@pytest.fixture
+def server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def redis_client(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
+    """A separate connection to the shared server, for the test's own inspection."""
+    return fakeredis.FakeRedis(server=server)
+
+
+def make_cache(server: fakeredis.FakeServer, settings: CacheSettings = SETTINGS) -> StatsCache:
+    return StatsCache(fakeredis.FakeRedis(server=server), settings)
+
+
+@pytest.fixture
+def cache(server: fakeredis.FakeServer) -> StatsCache:
+    return make_cache(server)
+
+
+@pytest.fixture
+def other(server: fakeredis.FakeServer) -> StatsCache:
+    """A second worker process sharing the same Redis."""
+    return make_cache(server)
+
+
+@pytest.fixture
+def held_lease(redis_client: fakeredis.FakeRedis) -> Iterator[Any]:
+    """The key's lease, held by some other process for longer than any test waits."""
+    lease = redis_client.lock(LEASE, timeout=30, blocking=False, thread_local=False)
+    assert lease.acquire()
+    yield lease
+    if lease.owned():
+        lease.release()
+
+
+# --- fresh results --------------------------------------------------------------------
+
+
+def test_cold_key_is_a_miss_that_computes_once(cache, redis_client):
+    compute = Compute()
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body, compute.calls) == (MISS, compute.body(1), 1)
+    envelope = stored(redis_client)
+    assert envelope is not None and envelope.body == compute.body(1)
+
+
+def test_second_request_is_a_hit_without_computing(cache):
+    compute = Compute()
+    cache.get(KEY, compute)
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body, compute.calls) == (HIT, compute.body(1), 1)
+
+
+def test_result_published_by_one_process_is_a_hit_in_another(cache, other):
+    first, second = Compute("a"), Compute("b")
+    cache.get(KEY, first)
+    result = other.get(KEY, second)
+    assert (result.cache, result.body, second.calls) == (HIT, first.body(1), 0)
+
+
+def test_miss_max_age_is_the_jittered_ttl_in_whole_seconds(server):
+    result = make_cache(server, LONG_TTL).get(KEY, Compute())
+    assert result.max_age in (9, 10)  # TTL minus up to 10 % jitter
+
+
+def test_hit_max_age_is_the_time_left_before_the_ttl(server, redis_client):
+    cache = make_cache(server, LONG_TTL)
+    cache.get(KEY, Compute())
+    redis_client.pexpire(KEY, LONG_TTL.grace_ms + 2500)
+    assert cache.get(KEY, Compute()).max_age == 2
+
+
+def test_entry_is_stored_for_ttl_plus_grace(cache, redis_client):
+    cache.get(KEY, Compute())
+    pttl = redis_client.pttl(KEY)
+    low = SETTINGS.grace_ms + SETTINGS.ttl_ms * 0.9 - 50
+    assert low <= pttl <= SETTINGS.grace_ms + SETTINGS.ttl_ms
+
+
+def test_envelope_records_generation_and_cached_at(cache, redis_client):
+    cache.get(KEY, Compute())
+    envelope = stored(redis_client)
+    assert envelope is not None
+    assert envelope.generation == int(redis_client.get(f"{KEY}:gen"))
+    assert envelope.cached_at.endswith("Z")
+
+
+# --- past the TTL ---------------------------------------------------------------------
+
+
+def test_past_ttl_the_lease_winner_recomputes(cache, redis_client):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, STALE_PTTL_MS)
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body, compute.calls) == (MISS, compute.body(2), 2)
+    assert redis_client.pttl(KEY) > SETTINGS.grace_ms
+
+
+def test_past_ttl_readers_get_stale_at_once_while_another_process_holds_the_lease(
+    cache, redis_client
+):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, STALE_PTTL_MS)
+    redis_client.set(LEASE, b"another-process", px=30_000)
+    started = time.monotonic()
+    result = cache.get(KEY, compute)
+    assert time.monotonic() - started < 0.2
+    assert (result.cache, result.max_age, result.body) == (STALE, 0, compute.body(1))
+    assert compute.calls == 1
+
+
+def test_past_ttl_plus_grace_the_old_result_is_never_served(cache, redis_client):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, 1)
+    time.sleep(0.01)
+    # Another process holds the lease briefly: a reader must wait, not serve the old body.
+    redis_client.set(LEASE, b"someone-else", px=150)
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body) == (MISS, compute.body(2))
+
+
+# --- waiting for someone else's result ---------------------------------------------------
+
+
+def test_reader_without_a_value_waits_and_gets_a_hit_when_the_owner_publishes(
+    cache, other, held_lease
+):
+    mine, theirs = Compute("mine"), Compute("theirs")
+
+    def publish_later() -> StatsResult:
+        time.sleep(0.2)
+        return other._compute_and_publish(KEY, held_lease, theirs, None)
+
+    thread, outcome = in_thread(publish_later)
+    result = cache.get(KEY, mine)
+    joined(thread, outcome)
+    assert (result.cache, result.body, mine.calls) == (HIT, theirs.body(1), 0)
+
+
+def test_reader_without_a_value_gets_503_when_the_lease_never_frees(server, held_lease):
+    settings = replace(SETTINGS, wait_ms=600)
+    compute = Compute()
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as raised:
+        make_cache(server, settings).get(KEY, compute)
+    assert time.monotonic() - started >= settings.wait_ms / 1000
+    assert raised.value.retry_after >= 1
+    assert compute.calls == 0
+
+
+def test_dead_owner_is_replaced_after_its_lease_expires_with_exactly_one_compute(
+    server, redis_client
+):
+    lease_px = 300
+    redis_client.set(LEASE, b"crashed-owner", px=lease_px)
+    workers = [make_cache(server), make_cache(server)]
+    computes = [Compute("one", delay=0.05), Compute("two", delay=0.05)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda i: workers[i].get(KEY, computes[i]), range(2)))
+    assert time.monotonic() - started >= (lease_px - 50) / 1000
+    assert sum(c.calls for c in computes) == 1
+    assert sorted(r.cache for r in results) == [HIT, MISS]
+    assert results[0].body == results[1].body
+    assert redis_client.get(LEASE) is None
+
+
+def test_lease_winner_serves_a_result_published_since_its_read_without_recomputing(
+    cache, other, monkeypatch
+):
+    """A reader that misses, then wins a lease its owner just freed, must not recompute."""
+    first, second = Compute("first"), Compute("second")
+    try_lease = StatsCache._try_lease
+
+    def owner_finishes_between_read_and_lease(key: str) -> Any:
+        assert cache.get(KEY, first).cache == MISS
+        return try_lease(other, key)
+
+    monkeypatch.setattr(other, "_try_lease", owner_finishes_between_read_and_lease)
+    result = other.get(KEY, second)
+    assert (result.cache, result.body, second.calls) == (HIT, first.body(1), 0)
+
+
+# --- generations -------------------------------------------------------------------
+
+
+def _publish(cache: StatsCache, generation: int, body: bytes) -> int:
+    assert cache._write_if_newer is not None
+    envelope = Envelope(generation, 1, "2026-01-01T00:00:00Z", body)
+    life = SETTINGS.ttl_ms + SETTINGS.grace_ms
+    return int(cache._write_if_newer(keys=[KEY], args=[generation, envelope.encode(), life]))
+
+
+def test_publishing_an_older_generation_after_a_newer_one_keeps_the_newer(cache, redis_client):
+    assert _publish(cache, 5, b'{"gen": 5}') == 1
+    assert _publish(cache, 3, b'{"gen": 3}') == 0
+    envelope = stored(redis_client)
+    assert envelope is not None and (envelope.generation, envelope.body) == (5, b'{"gen": 5}')
+
+
+def test_publishing_a_newer_generation_replaces_the_older(cache, redis_client):
+    _publish(cache, 3, b'{"gen": 3}')
+    assert _publish(cache, 5, b'{"gen": 5}') == 1
+    envelope = stored(redis_client)
+    assert envelope is not None and envelope.generation == 5
+
+
+def _slow_owner_overtaken(
+    server: fakeredis.FakeServer, overtake: Callable[[], Any]
+) -> tuple[StatsResult, Compute]:
+    """Owner A's lease expires mid-compute; `overtake` runs; then A finishes."""
+    settings = replace(SETTINGS, lease_ms=150)
+    slow = Compute("slow")
+    slow.gate = threading.Event()
+    thread, outcome = in_thread(lambda: make_cache(server, settings).get(KEY, slow))
+    assert slow.started.wait(5)
+    time.sleep(settings.lease_ms / 1000 + 0.05)
+    overtake()
+    slow.gate.set()
+    return joined(thread, outcome), slow
+
+
+def test_slow_owner_whose_lease_expired_never_overwrites_the_newer_result(server, redis_client):
+    fast = Compute("fast")
+
+    def second_owner_publishes() -> None:
+        assert make_cache(server).get(KEY, fast).cache == MISS
+
+    slow_result, _ = _slow_owner_overtaken(server, second_owner_publishes)
+    envelope = stored(redis_client)
+    assert envelope is not None
+    assert envelope.body == fast.body(1)
+    assert envelope.generation == 2
+    assert slow_result.body != envelope.body
+
+
+def test_slow_owner_release_leaves_the_second_owner_lease_in_place(server, redis_client):
+    second = redis_client.lock(LEASE, timeout=30, blocking=False, thread_local=False)
+
+    def second_owner_takes_the_expired_lease() -> None:
+        assert second.acquire()
+
+    _slow_owner_overtaken(server, second_owner_takes_the_expired_lease)
+    assert second.owned()
+    second.release()
+
+
+# --- bad values and failing computes --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"garbage",
+        b"RS1 1 2\n{}",
+        b"RS1 x 2 2026-01-01T00:00:00Z\n{}",
+        b"RS2 1 2 2026-01-01T00:00:00Z\n{}",
+        b"RS1 99 2 2026-01-01T00:00:00Z\nnot json",
+        b"RS1 99 2 2026-01-01T00:00:00Z {}",
+    ],
+)
+def test_undecodable_stored_value_is_recomputed_and_overwritten(cache, redis_client, garbage):
+    redis_client.set(KEY, garbage, px=SETTINGS.ttl_ms + SETTINGS.grace_ms)
+    compute = Compute()
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body, compute.calls) == (MISS, compute.body(1), 1)
+    envelope = stored(redis_client)
+    assert envelope is not None and envelope.body == compute.body(1)
+
+
+def test_compute_failing_with_a_stale_value_serves_the_stale_body(cache, redis_client):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, STALE_PTTL_MS)
+    compute.error = RuntimeError("database down")
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.max_age, result.body) == (STALE, 0, compute.body(1))
+
+
+def test_compute_failing_with_a_stale_value_caches_nothing(cache, redis_client):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, STALE_PTTL_MS)
+    before = redis_client.get(KEY)
+    compute.error = RuntimeError("database down")
+    cache.get(KEY, compute)
+    assert redis_client.get(KEY) == before
+    assert redis_client.pttl(KEY) <= STALE_PTTL_MS
+    assert redis_client.get(LEASE) is None
+
+
+def test_compute_failing_with_nothing_cached_propagates_and_caches_nothing(cache, redis_client):
+    compute = Compute()
+    compute.error = RuntimeError("database down")
+    with pytest.raises(RuntimeError, match="database down"):
+        cache.get(KEY, compute)
+    assert redis_client.get(KEY) is None
+    assert redis_client.get(LEASE) is None
+    assert cache.local.get(KEY) is None
+
+
+def test_after_a_failed_compute_the_next_request_computes_again(cache):
+    compute = Compute()
+    compute.error = RuntimeError("database down")
+    with pytest.raises(RuntimeError):
+        cache.get(KEY, compute)
+    compute.error = None
+    result = cache.get(KEY, compute)
+    assert (result.cache, compute.calls) == (MISS, 2)
+
+
+# --- Redis unusable -----------------------------------------------------------------------
+
+
+def test_unreachable_redis_answers_bypass_with_max_age_0():
+    compute = Compute()
+    result = StatsCache(unreachable_redis(), SETTINGS).get(KEY, compute)
+    assert (result.cache, result.max_age, result.body) == (BYPASS, 0, compute.body(1))
+
+
+def test_unreachable_redis_computes_once_per_ttl_per_process():
+    cache = StatsCache(unreachable_redis(), SETTINGS)
+    compute = Compute()
+    results = [cache.get(KEY, compute) for _ in range(5)]
+    assert compute.calls == 1
+    assert {r.cache for r in results} == {BYPASS}
+    assert {r.body for r in results} == {compute.body(1)}
+
+
+def test_unreachable_redis_computes_once_for_concurrent_requests():
+    cache = StatsCache(unreachable_redis(), replace(SETTINGS, breaker_threshold=100))
+    compute = Compute()
+    compute.gate = threading.Event()
+    first = in_thread(lambda: cache.get(KEY, compute))
+    assert compute.started.wait(5)
+    second = in_thread(lambda: cache.get(KEY, compute))
+    time.sleep(0.2)
+    assert second[0].is_alive(), "the second request should be waiting for the first"
+    compute.gate.set()
+    results = [joined(*first), joined(*second)]
+    assert compute.calls == 1
+    assert [r.cache for r in results] == [BYPASS, BYPASS]
+
+
+def test_unreachable_redis_recomputes_after_the_ttl():
+    cache = StatsCache(unreachable_redis(), SETTINGS)
+    clock = FakeClock()
+    cache.local.clock = clock
+    compute = Compute()
+    cache.get(KEY, compute)
+    clock.advance(SETTINGS.ttl_ms / 1000)
+    assert cache.get(KEY, compute).body == compute.body(2)
+
+
+def test_breaker_opens_after_the_threshold_and_later_requests_skip_redis():
+    client = CountingRedis(
+        port=free_port(), socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)
+    )
+    cache = StatsCache(client, SETTINGS)
+    for _ in range(SETTINGS.breaker_threshold):
+        cache.get(KEY, Compute())
+    assert cache.breaker.is_open
+    touches = client.touches
+    assert touches > 0
+    result = cache.get(KEY, Compute())
+    assert result.cache == BYPASS
+    assert client.touches == touches
+
+
+def test_after_the_breaker_reset_time_a_working_redis_is_used_again(server, redis_client):
+    cache = make_cache(server)
+    clock = FakeClock()
+    cache.breaker = CircuitBreaker(
+        SETTINGS.breaker_threshold, SETTINGS.breaker_reset_seconds, clock=clock
+    )
+    server.connected = False
+    for _ in range(SETTINGS.breaker_threshold):
+        assert cache.get(KEY, Compute()).cache == BYPASS
+    server.connected = True
+    assert cache.get(KEY, Compute()).cache == BYPASS  # still open: Redis not tried
+    assert redis_client.get(KEY) is None
+    clock.advance(SETTINGS.breaker_reset_seconds)
+    result = cache.get(KEY, Compute("back"))
+    assert result.cache == MISS
+    assert stored(redis_client) is not None
+    assert not cache.breaker.is_open
+
+
+def test_redis_failing_while_publishing_answers_bypass(cache, server):
+    compute = Compute()
+
+    def redis_dies() -> bytes:
+        server.connected = False
+        return compute()
+
+    result = cache.get(KEY, redis_dies)
+    server.connected = True
+    assert (result.cache, result.max_age, result.body) == (BYPASS, 0, compute.body(1))
+
+
+# --- embedded mode (no Redis) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def embedded() -> tuple[StatsCache, FakeClock]:
+    cache = StatsCache(None, LONG_TTL)
+    clock = FakeClock()
+    cache.local.clock = clock
+    return cache, clock
+
+
+def test_embedded_cold_key_is_a_miss_then_a_hit(embedded):
+    cache, _ = embedded
+    compute = Compute()
+    first, second = cache.get(KEY, compute), cache.get(KEY, compute)
+    assert (first.cache, second.cache, compute.calls) == (MISS, HIT, 1)
+    assert first.max_age > 0 and second.max_age > 0
+
+
+def test_embedded_past_ttl_within_grace_is_stale_while_another_thread_computes(embedded):
+    cache, clock = embedded
+    compute = Compute()
+    cache.get(KEY, compute)
+    clock.advance(LONG_TTL.ttl_ms / 1000)
+    flight = cache.local.flight(KEY)
+    assert flight.acquire(blocking=False)
+    try:
+        result = cache.get(KEY, compute)
+    finally:
+        flight.release()
+    assert (result.cache, result.max_age, result.body) == (STALE, 0, compute.body(1))
+
+
+def test_embedded_past_ttl_with_nobody_computing_recomputes(embedded):
+    cache, clock = embedded
+    compute = Compute()
+    cache.get(KEY, compute)
+    clock.advance(LONG_TTL.ttl_ms / 1000)
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body) == (MISS, compute.body(2))
+
+
+def test_embedded_past_ttl_plus_grace_the_old_result_is_gone(embedded):
+    cache, clock = embedded
+    compute = Compute()
+    cache.get(KEY, compute)
+    clock.advance((LONG_TTL.ttl_ms + LONG_TTL.grace_ms) / 1000)
+    compute.error = RuntimeError("database down")
+    with pytest.raises(RuntimeError):
+        cache.get(KEY, compute)
+    assert cache.local.get(KEY) is None
+
+
+def test_embedded_compute_failing_within_grace_serves_the_stale_body(embedded):
+    cache, clock = embedded
+    compute = Compute()
+    cache.get(KEY, compute)
+    clock.advance(LONG_TTL.ttl_ms / 1000)
+    compute.error = RuntimeError("database down")
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.body) == (STALE, compute.body(1))
+
+
+def test_namespace_prefixes_the_redis_key(cache, redis_client):
+    cache.namespace = "test-ns:"
+    cache.get(KEY, Compute())
+    assert redis_client.exists(f"test-ns:{KEY}")
+    assert not redis_client.exists(KEY)
+
+
+# --- CircuitBreaker --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def breaker(clock: FakeClock) -> CircuitBreaker:
+    return CircuitBreaker(threshold=3, reset_after=5.0, clock=clock)
+
+
+def fail(breaker: CircuitBreaker, times: int) -> None:
+    for _ in range(times):
+        breaker.failure()
+
+
+def test_breaker_stays_closed_below_the_threshold(breaker):
+    fail(breaker, 2)
+    assert breaker.allow() and not breaker.is_open
+
+
+def test_breaker_opens_at_the_threshold(breaker):
+    fail(breaker, 3)
+    assert breaker.is_open and not breaker.allow()
+
+
+def test_breaker_counts_only_consecutive_failures(breaker):
+    fail(breaker, 2)
+    breaker.success()
+    fail(breaker, 2)
+    assert breaker.allow()
+
+
+def test_breaker_stays_open_until_the_reset_time(breaker, clock):
+    fail(breaker, 3)
+    clock.advance(4.9)
+    assert not breaker.allow()
+
+
+def test_breaker_lets_exactly_one_probe_through_after_the_reset_time(breaker, clock):
+    fail(breaker, 3)
+    clock.advance(5.0)
+    assert [breaker.allow(), breaker.allow()] == [True, False]
+
+
+def test_breaker_closes_when_the_probe_succeeds(breaker, clock):
+    fail(breaker, 3)
+    clock.advance(5.0)
+    breaker.allow()
+    breaker.success()
+    assert breaker.allow() and breaker.allow() and not breaker.is_open
+
+
+def test_breaker_reopens_for_another_reset_time_when_the_probe_fails(breaker, clock):
+    fail(breaker, 3)
+    clock.advance(5.0)
+    breaker.allow()
+    breaker.failure()
+    clock.advance(4.9)
+    assert not breaker.allow()
+    clock.advance(0.1)
+    assert breaker.allow()
+
+
+# --- LocalCache ------------------------------------------------------------------------------
+
+
+def test_local_cache_evicts_the_least_recently_used_entry(clock):
+    local = LocalCache(max_entries=2, clock=clock)
+    local.put("a", b"A", 10, 20)
+    local.put("b", b"B", 10, 20)
+    local.get("a")
+    local.put("c", b"C", 10, 20)
+    assert local.get("b") is None
+    assert local.get("a") is not None and local.get("c") is not None
+
+
+def test_local_cache_overwriting_a_key_does_not_evict(clock):
+    local = LocalCache(max_entries=2, clock=clock)
+    local.put("a", b"A", 10, 20)
+    local.put("b", b"B", 10, 20)
+    local.put("b", b"B2", 10, 20)
+    entry = local.get("b")
+    assert local.get("a") is not None and entry is not None and entry.body == b"B2"
+
+
+def test_local_entry_is_fresh_until_its_fresh_deadline(clock):
+    local = LocalCache(clock=clock)
+    local.put("a", b"A", 10, 20)
+    clock.advance(9.5)
+    entry = local.get("a")
+    assert entry is not None and entry.fresh_seconds(clock()) == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert entry.fresh_seconds(clock()) <= 0
+
+
+def test_local_entry_is_usable_until_its_usable_deadline(clock):
+    local = LocalCache(clock=clock)
+    local.put("a", b"A", 10, 20)
+    clock.advance(19.9)
+    assert local.get("a") is not None
+    clock.advance(0.1)
+    assert local.get("a") is None
+
+
+def test_local_flight_is_one_lock_per_key(clock):
+    local = LocalCache(clock=clock)
+    assert local.flight("a") is local.flight("a")
+    assert local.flight("a") is not local.flight("b")
+
+
+def test_local_clear_forgets_every_entry(clock):
+    local = LocalCache(clock=clock)
+    local.put("a", b"A", 10, 20)
+    local.clear()
+    assert local.get("a") is None
