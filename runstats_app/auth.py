@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from .errors import Forbidden, Unauthorized
 from .models import ApiToken
 
-TOKEN_PREFIX = "rst_"
+TOKEN_PREFIX = "rst_"  # noqa: S105 - a public prefix, not a secret
 
 
 class Role(IntEnum):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask
 from sqlalchemy import select
@@ -39,7 +41,7 @@ def create_token_command(user: str, role: str) -> None:
 @tokens.command("revoke", help="Revoke a token (read from the argument or stdin).")
 @click.argument("token", required=False)
 def revoke_token_command(token: str | None) -> None:
-    secret = (token or click.get_text_stream("stdin").readline()).strip()
+    secret = (token or sys.stdin.readline()).strip()
     session = db.session()
     if not revoke_token(session, secret):
         raise click.ClickException("No such active token.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import insert
@@ -18,9 +19,19 @@ BATCH_SIZE = 5000
 SPAN = timedelta(days=180)
 
 PIPELINES = (
-    "train-resnet50", "train-bert-base", "train-llm-7b", "eval-nightly", "etl-events",
-    "etl-billing", "feature-backfill", "data-quality-checks", "export-warehouse",
-    "retrain-recommender", "batch-inference", "tokenize-corpus", "deploy-canary",
+    "train-resnet50",
+    "train-bert-base",
+    "train-llm-7b",
+    "eval-nightly",
+    "etl-events",
+    "etl-billing",
+    "feature-backfill",
+    "data-quality-checks",
+    "export-warehouse",
+    "retrain-recommender",
+    "batch-inference",
+    "tokenize-corpus",
+    "deploy-canary",
 )
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy")
 TEAMS = ("ml-platform", "search", "ads", "data-eng", "research")
@@ -46,17 +57,21 @@ ACTIVE_PATHS: tuple[tuple[int, tuple[RunStatus, ...]], ...] = (
 )
 
 
-def _pick(rng: random.Random, paths: tuple[tuple[int, tuple[RunStatus, ...]], ...]) -> tuple[RunStatus, ...]:
+def _pick(
+    rng: random.Random, paths: tuple[tuple[int, tuple[RunStatus, ...]], ...]
+) -> tuple[RunStatus, ...]:
     weights = [w for w, _ in paths]
     return rng.choices([p for _, p in paths], weights=weights)[0]
 
 
-def _make_run(rng: random.Random, now: datetime) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+def _make_run(
+    rng: random.Random, now: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     created_at = now - SPAN * (rng.random() ** 1.5)
     recent = now - created_at < timedelta(hours=6)
     path = _pick(rng, ACTIVE_PATHS if recent and rng.random() < 0.5 else FINISHED_PATHS)
     run_id = new_run_id(int(created_at.timestamp() * 1000))
-    retries = sum(1 for a, b in zip(path, path[1:], strict=False) if b is S.PENDING and a is not S.QUEUED)
+    retries = sum(1 for a, b in pairwise(path) if b is S.PENDING and a is not S.QUEUED)
     status, at, attempt = S.QUEUED, created_at, 1
     started_at = ended_at = None
     history: list[dict[str, Any]] = []
@@ -99,7 +114,9 @@ def _make_run(rng: random.Random, now: datetime) -> tuple[dict[str, Any], list[d
         {"run_id": run_id, "key": "env", "value": rng.choice(ENVIRONMENTS)},
     ]
     if rng.random() < 0.3:
-        annotations.append({"run_id": run_id, "key": "git_sha", "value": f"{rng.getrandbits(40):010x}"})
+        annotations.append(
+            {"run_id": run_id, "key": "git_sha", "value": f"{rng.getrandbits(40):010x}"}
+        )
     return run, annotations, history
 
 
@@ -120,7 +137,7 @@ def load_demo_data(
 
         load_demo_data_in_database(session, count, seed, progress)
         return
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     now = datetime.now(UTC)
     remaining = count
     while remaining:

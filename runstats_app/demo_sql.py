@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import text
@@ -37,6 +38,12 @@ def _base32(expression: str, chars: int) -> str:
     )
 
 
+def _random_item(parameter: str) -> str:
+    """SQL for a uniformly drawn element of the text-array bind parameter `parameter`."""
+    array = f"CAST(:{parameter} AS text[])"
+    return f"({array})[1 + floor(random() * cardinality({array}))::int]"
+
+
 def _path_rows(paths: Any, active: bool, first_id: int) -> list[dict[str, Any]]:
     total = sum(weight for weight, _ in paths)
     rows, cumulative = [], 0.0
@@ -61,7 +68,7 @@ def _path_rows(paths: Any, active: bool, first_id: int) -> list[dict[str, Any]]:
                 "spent": spent,
                 "final": statuses[-1].value,
                 "total_offset": at,
-                "retries": sum(1 for a, b in zip(statuses, statuses[1:], strict=False) if is_retry(a, b)),
+                "retries": sum(1 for a, b in pairwise(statuses) if is_retry(a, b)),
                 "first_running": running[0] + 1 if running else 0,
                 "terminal": is_terminal(statuses[-1]),
             }
@@ -113,7 +120,8 @@ def _batch(session: Session, size: int) -> None:
                 FROM generate_series(1, :size) AS g
             ), chosen AS (
                 SELECT d.*,
-                       (now() - d.created_at < interval '6 hours' AND d.active_draw < 0.5) AS active
+                       (now() - d.created_at < interval '6 hours'
+                        AND d.active_draw < 0.5) AS active
                 FROM drawn d
             )
             SELECT c.g, c.created_at, p.*,
@@ -134,13 +142,13 @@ def _batch(session: Session, size: int) -> None:
     )
     session.execute(
         text(
-            """
+            f"""
             INSERT INTO pipeline_runs (id, name, created_by, created_at, updated_at, status,
                 status_updated_at, started_at, ended_at, attempt, max_attempts)
             SELECT id,
-                   (CAST(:pipelines AS text[]))[1 + floor(random() * cardinality(CAST(:pipelines AS text[])))::int],
+                   {_random_item("pipelines")},
                    CASE WHEN random() < 0.05 THEN NULL
-                        ELSE (CAST(:users AS text[]))[1 + floor(random() * cardinality(CAST(:users AS text[])))::int]
+                        ELSE {_random_item("users")}
                    END,
                    created_at,
                    created_at + make_interval(secs => pace * total_offset),
@@ -160,12 +168,12 @@ def _batch(session: Session, size: int) -> None:
     )
     session.execute(
         text(
-            """
+            f"""
             INSERT INTO run_annotations (run_id, key, value)
-            SELECT id, 'team', (CAST(:teams AS text[]))[1 + floor(random() * cardinality(CAST(:teams AS text[])))::int]
+            SELECT id, 'team', {_random_item("teams")}
             FROM demo_batch
             UNION ALL
-            SELECT id, 'env', (CAST(:envs AS text[]))[1 + floor(random() * cardinality(CAST(:envs AS text[])))::int]
+            SELECT id, 'env', {_random_item("envs")}
             FROM demo_batch
             UNION ALL
             SELECT id, 'git_sha', substr(md5(id), 1, 10) FROM demo_batch WHERE random() < 0.3

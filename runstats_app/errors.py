@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, current_app
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.sansio.response import Response
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def error_response(
     }
     if errors:
         payload["errors"] = errors
-    response: Response = current_app.json.response(payload)
+    response = current_app.json.response(payload)
     response.status_code = code
     if headers:
         response.headers.update(headers)

@@ -60,9 +60,7 @@ aggregate_query_seconds = Histogram(
 
 
 def observe_transition(from_status: str, to_status: str, seconds: float) -> None:
-    status_transition_seconds.labels(from_status=from_status, to_status=to_status).observe(
-        seconds
-    )
+    status_transition_seconds.labels(from_status=from_status, to_status=to_status).observe(seconds)
 
 
 bp = Blueprint("metrics", __name__)
@@ -72,7 +70,7 @@ bp = Blueprint("metrics", __name__)
 def metrics() -> Response:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

@@ -130,19 +130,21 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    __table_args__ = (
-        CheckConstraint("role IN ('reader', 'writer', 'admin')", name="role_known"),
-    )
+    __table_args__ = (CheckConstraint("role IN ('reader', 'writer', 'admin')", name="role_known"),)
 
 
 def autogenerate_filter(dialect_name: str) -> Callable[..., bool]:
     """An Alembic include_object hook that skips items declared for other dialects."""
 
-    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    def include_object(
+        obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
         ddl_if = getattr(obj, "_ddl_if", None)
         if ddl_if is None or ddl_if.dialect is None:
             return True
-        dialects = ddl_if.dialect if isinstance(ddl_if.dialect, (list, tuple, set)) else [ddl_if.dialect]
+        dialects = (
+            ddl_if.dialect if isinstance(ddl_if.dialect, (list, tuple, set)) else [ddl_if.dialect]
+        )
         return dialect_name in dialects
 
     return include_object

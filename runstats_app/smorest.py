@@ -6,7 +6,7 @@ from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import Response, current_app
+from flask import current_app
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException
 
@@ -19,7 +19,7 @@ class StrictParser(FlaskParser):
     """
 
     DEFAULT_VALIDATION_STATUS = 400
-    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {
+    DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {  # noqa: RUF012
         **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
         "query": ma.RAISE,
         "querystring": ma.RAISE,
@@ -46,15 +46,15 @@ def summarize_errors(errors: Any, path: str = "") -> str | None:
     """The first validation message with where it applies, for `message`."""
     if isinstance(errors, dict):
         for key, sub in errors.items():
-            if key in ("query", "json", "path", "headers"):
-                child = path
-            elif key in ("_schema", "$"):
+            if key in ("query", "json", "path", "headers") or key in ("_schema", "$"):
                 child = path
             elif isinstance(key, int):
                 child = f"{path}[{key}]"
             else:
-                child = f"{path}.{key}" if path and not str(key).startswith("[") else (
-                    f"{path}{key}" if path else str(key)
+                child = (
+                    f"{path}.{key}"
+                    if path and not str(key).startswith("[")
+                    else (f"{path}{key}" if path else str(key))
                 )
             found = summarize_errors(sub, child)
             if found:
@@ -80,7 +80,7 @@ class Api(flask_smorest.Api):
                 payload["message"] = f"Invalid request: {summary}"
         if code == 401:
             headers = {**headers, "WWW-Authenticate": 'Bearer realm="runstats"'}
-        response: Response = current_app.json.response(payload)
+        response = current_app.json.response(payload)
         response.status_code = code
         response.headers.update(headers)
         return response

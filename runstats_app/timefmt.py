@@ -31,7 +31,7 @@ def parse_timestamp(text: str) -> datetime:
         digits = re.match(r"\d+", tail)
         assert digits is not None
         fraction = digits.group(0)
-        normalized = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction):]}"
+        normalized = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction) :]}"
     try:
         return datetime.fromisoformat(normalized).astimezone(UTC)
     except ValueError:

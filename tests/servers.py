@@ -81,9 +81,12 @@ class GunicornServer:
         self.process = subprocess.Popen(
             [
                 str(BIN / "gunicorn"),
-                "-c", "gunicorn.conf.py",
-                "--bind", f"127.0.0.1:{self.port}",
-                "--workers", str(self.workers),
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
                 "wsgi:app",
             ],
             cwd=ROOT,
@@ -118,7 +121,9 @@ class GunicornServer:
         assert self.process is not None
         out = subprocess.run(
             ["ps", "-o", "pid=", "--ppid", str(self.process.pid)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
         return [int(pid) for pid in out.split()]
 

@@ -7,6 +7,7 @@ itself), a Redis they may stop, and a Redis that accepts and never answers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -60,8 +61,17 @@ class TemporaryPostgres:
     def start(self) -> TemporaryPostgres:
         if not self.data.exists():
             self._run(
-                _pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                "--no-sync", "-E", "UTF8", "--locale=C.UTF-8",
+                _pg_bin("initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
             )
         options = " ".join(
             [
@@ -77,8 +87,17 @@ class TemporaryPostgres:
             ]
         )
         self._run(
-            _pg_bin("pg_ctl"), "-D", str(self.data), "-o", options,
-            "-l", str(self.root / "server.log"), "-w", "-t", "60", "start",
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         return self
 
@@ -107,8 +126,15 @@ class RedisServer:
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
             [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no",
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -203,10 +229,8 @@ class TcpProxy:
         with self._lock:
             sockets, self._sockets = self._sockets, []
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def set_mode(self, mode: str) -> None:

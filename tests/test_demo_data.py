@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from flask import Flask
 from sqlalchemy import Connection, func, select
@@ -26,7 +27,11 @@ def test_loads_the_requested_number_of_runs_with_known_statuses(
     _load(app)
     with app.app_context():
         session = db.session()
-        counts = dict(session.execute(select(PipelineRun.status, func.count()).group_by(PipelineRun.status)).all())
+        counts = dict(
+            session.execute(
+                select(PipelineRun.status, func.count()).group_by(PipelineRun.status)
+            ).all()
+        )
     assert sum(counts.values()) == RUNS
     assert set(counts) <= set(STATUS_NAMES)
     assert counts.get("SUCCEEDED", 0) > RUNS / 2
@@ -48,7 +53,7 @@ def test_every_run_is_consistent_with_its_history(app: Flask, connection: Connec
             assert history[0].from_status == "QUEUED"
             assert history[-1].to_status == run.status
             assert history[-1].at == run.status_updated_at
-            for earlier, later in zip(history, history[1:], strict=False):
+            for earlier, later in pairwise(history):
                 assert later.from_status == earlier.to_status
                 assert later.at >= earlier.at
         else:
@@ -73,9 +78,11 @@ def test_ids_sort_like_creation_times(app: Flask, connection: Connection) -> Non
 def test_every_run_has_team_and_env_annotations(app: Flask, connection: Connection) -> None:
     _load(app)
     with app.app_context():
-        keys = db.session().execute(
-            select(RunAnnotation.key, func.count()).group_by(RunAnnotation.key)
-        ).all()
+        keys = (
+            db.session()
+            .execute(select(RunAnnotation.key, func.count()).group_by(RunAnnotation.key))
+            .all()
+        )
     counts = dict(keys)
     assert counts["team"] == RUNS
     assert counts["env"] == RUNS

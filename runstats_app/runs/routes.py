@@ -31,7 +31,7 @@ blp = Blueprint(
     description="Pipeline runs: create, read, list with filters, change status.",
 )
 
-WRITER_SECURITY = [{"bearerAuth": []}]
+WRITER_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _page_tokens() -> PageTokens:

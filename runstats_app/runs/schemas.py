@@ -16,12 +16,16 @@ MAX_ANNOTATIONS_PER_RUN = 100
 RESERVED_PREFIX = "system/"
 NON_TERMINAL_STATUSES = tuple(s for s in STATUS_NAMES if s not in TERMINAL_STATUSES)
 
-_status = validate.OneOf(STATUS_NAMES, error="Unknown status {input!r}; expected one of: {choices}.")
+_status = validate.OneOf(
+    STATUS_NAMES, error="Unknown status {input!r}; expected one of: {choices}."
+)
 
 
 def _annotation_key(key: str) -> None:
     if key.startswith(RESERVED_PREFIX):
-        raise ma.ValidationError(f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved.")
+        raise ma.ValidationError(
+            f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved."
+        )
 
 
 class RunSchema(ma.Schema):

@@ -155,9 +155,7 @@ def transition_run(
         if is_terminal(current):
             raise _conflict(run, f"The run is {current.value}, a terminal status.")
         if not can_transition(current, target):
-            raise _conflict(
-                run, f"A run cannot go from {current.value} to {target.value}."
-            )
+            raise _conflict(run, f"A run cannot go from {current.value} to {target.value}.")
         return resolve_target(target, run.attempt, run.max_attempts)
 
     return _change_status(session, identity, run_id, decide)
@@ -194,7 +192,10 @@ def _change_status(
             observe_transition(current.value, new_status.value, seconds)
             log.info(
                 "run status changed id=%s from=%s to=%s attempt=%s",
-                run.id, current.value, new_status.value, run.attempt,
+                run.id,
+                current.value,
+                new_status.value,
+                run.attempt,
             )
             return run
         session.rollback()
@@ -298,9 +299,7 @@ def set_annotation(
             select(func.count()).where(RunAnnotation.run_id == run_id, RunAnnotation.key == key)
         )
         if not exists:
-            count = session.scalar(
-                select(func.count()).where(RunAnnotation.run_id == run_id)
-            )
+            count = session.scalar(select(func.count()).where(RunAnnotation.run_id == run_id))
             if (count or 0) >= MAX_ANNOTATIONS_PER_RUN:
                 raise BadRequest(f"A run holds at most {MAX_ANNOTATIONS_PER_RUN} annotations.")
         insert = (

@@ -244,12 +244,11 @@ class StatsCache:
         )
         life_ms = ttl_ms + self.settings.grace_ms
         self.local.put(key, body, ttl_ms / 1000, life_ms / 1000)
+        write_if_newer = self._write_if_newer
+        assert write_if_newer is not None
         try:
-            assert self._write_if_newer is not None
             self._redis(
-                lambda: self._write_if_newer(
-                    keys=[key], args=[generation, envelope.encode(), life_ms]
-                )
+                lambda: write_if_newer(keys=[key], args=[generation, envelope.encode(), life_ms])
             )
         except _RedisUnusable:
             return StatsResult(body, BYPASS, 0)
@@ -293,7 +292,9 @@ class StatsCache:
         now = self.local.clock()
         entry = self.local.get(key)
         if entry is not None and entry.fresh_seconds(now) > 0:
-            return StatsResult(entry.body, fresh_label, 0 if shared else int(entry.fresh_seconds(now)))
+            return StatsResult(
+                entry.body, fresh_label, 0 if shared else int(entry.fresh_seconds(now))
+            )
         flight = self.local.flight(key)
         if entry is not None:
             if not flight.acquire(blocking=False):

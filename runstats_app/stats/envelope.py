@@ -21,7 +21,12 @@ class Envelope:
     body: bytes
 
     def encode(self) -> bytes:
-        header = b"%s %d %d %s\n" % (MAGIC, self.generation, self.compute_ms, self.cached_at.encode())
+        header = b"%s %d %d %s\n" % (
+            MAGIC,
+            self.generation,
+            self.compute_ms,
+            self.cached_at.encode(),
+        )
         return header + self.body
 
 

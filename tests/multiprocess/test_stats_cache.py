@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -25,7 +24,6 @@ import redis
 import requests
 from sqlalchemy import Engine, create_engine, text
 
-from runstats_app.filters.nodes import resolve_me
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
@@ -55,7 +53,10 @@ class Stack:
         with self.db.connect() as connection:
             return int(
                 connection.execute(
-                    text("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE :q"),
+                    text(
+                        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+                        " WHERE query LIKE :q"
+                    ),
                     {"q": AGGREGATE},
                 ).scalar_one()
             )
@@ -90,7 +91,9 @@ class Stack:
     def expected_counts(self, where_sql: str = "TRUE") -> dict[str, int]:
         with self.db.connect() as connection:
             rows = connection.execute(
-                text(f"SELECT status, count(*) FROM pipeline_runs WHERE {where_sql} GROUP BY status")
+                text(
+                    f"SELECT status, count(*) FROM pipeline_runs WHERE {where_sql} GROUP BY status"
+                )
             )
             return {status: int(count) for status, count in rows}
 
@@ -155,7 +158,16 @@ def shutil_which(name: str) -> str | None:
 
 def _filter(name_substring: str) -> str:
     return json.dumps(
-        {"and": [{"value_contains": {"key": "system/pipeline_run.name", "value_substring": name_substring}}]}
+        {
+            "and": [
+                {
+                    "value_contains": {
+                        "key": "system/pipeline_run.name",
+                        "value_substring": name_substring,
+                    }
+                }
+            ]
+        }
     )
 
 
@@ -198,7 +210,9 @@ def _counts(answer: Answer) -> dict[str, int]:
     return {status: n for status, n in body["counts_by_status"].items() if n}
 
 
-def test_cold_burst_of_200_runs_one_aggregate_and_everyone_gets_the_same_body(stack: Stack) -> None:
+def test_cold_burst_of_200_runs_one_aggregate_and_everyone_gets_the_same_body(
+    stack: Stack,
+) -> None:
     filter_query = _filter("train")
     stack.reset_counts()
     with stack.slow_aggregate():
@@ -226,7 +240,9 @@ def test_500_warm_requests_run_no_aggregate(stack: Stack) -> None:
     assert stack.aggregate_calls() == 0
 
 
-def test_after_soft_expiry_one_recompute_while_everyone_else_gets_stale_at_once(stack: Stack) -> None:
+def test_after_soft_expiry_one_recompute_while_everyone_else_gets_stale_at_once(
+    stack: Stack,
+) -> None:
     filter_query = _filter("eval")
     first = _get(stack, 0, filter_query)
     assert first.cache == "miss"

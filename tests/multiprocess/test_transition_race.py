@@ -19,7 +19,9 @@ def _race(service: LiveService, run_id: str, body: dict[str, str]) -> list[int]:
     def attempt(_: int) -> int:
         with requests.Session() as session:
             barrier.wait()
-            return session.post(url, json=body, headers=service.headers("alice"), timeout=30).status_code
+            return session.post(
+                url, json=body, headers=service.headers("alice"), timeout=30
+            ).status_code
 
     with ThreadPoolExecutor(RACERS) as pool:
         return list(pool.map(attempt, range(RACERS)))
@@ -43,7 +45,9 @@ def test_sixteen_compare_and_set_transitions_from_running_have_one_winner(
     codes = _race(live_service, run_id, {"status": "SUCCEEDED", "expected_status": "RUNNING"})
     assert sorted(codes) == [200] + [409] * (RACERS - 1)
     history = requests.get(f"{live_service.url}/api/pipeline_runs/{run_id}/history", timeout=10)
-    assert [(h["from_status"], h["to_status"]) for h in history.json()] == [("RUNNING", "SUCCEEDED")]
+    assert [(h["from_status"], h["to_status"]) for h in history.json()] == [
+        ("RUNNING", "SUCCEEDED")
+    ]
 
 
 def test_racing_different_targets_records_exactly_the_answer_that_won(
