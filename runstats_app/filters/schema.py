@@ -8,8 +8,10 @@ filter costs a walk, never a query.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -177,10 +179,29 @@ class ValueInSchema(_LeafSchema):
         return nodes.ValueIn(data["key"], tuple(data["values"]))
 
 
+_SUB_MICROSECOND = re.compile(r"\.\d{6}(\d+)")
+
+
+class BoundTimestamp(Timestamp):
+    """A time_range bound: finer than a microsecond rounds *up* to the next one.
+
+    Stored timestamps are whole microseconds, so for every run t, `t >= bound`
+    and `t < bound` mean the same with the rounded-up bound; truncating instead
+    would let a start bound admit a run before it and an end bound drop one.
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        finer = _SUB_MICROSECOND.search(value)
+        if finer and finer.group(1).strip("0"):
+            moment += timedelta(microseconds=1)
+        return moment
+
+
 class TimeRangeSchema(_LeafSchema):
     predicate = nodes.TIME_RANGE
-    start_time = Timestamp()
-    end_time = Timestamp()
+    start_time = BoundTimestamp()
+    end_time = BoundTimestamp()
 
     @validates_schema
     def _bounds(self, data: Mapping[str, Any], **_kwargs: Any) -> None:
@@ -211,8 +232,9 @@ def _one_key(value: Any, allowed: tuple[str, ...]) -> tuple[str, Any]:
         )
     ((name, body),) = value.items()
     if name not in allowed:
-        raise ma.ValidationError(f"Unknown predicate {name!r}; expected one of: "
-                                 f"{', '.join(allowed)}.")
+        raise ma.ValidationError(
+            f"Unknown predicate {name!r}; expected one of: {', '.join(allowed)}."
+        )
     return name, body
 
 
@@ -295,8 +317,11 @@ def _check_limits(root: Any) -> None:
             )
         if count > MAX_PREDICATES:
             raise FilterQueryError(
-                {ROOT_PATH: [f"More than the limit of {MAX_PREDICATES} predicates "
-                             "(predicate limit)."]}
+                {
+                    ROOT_PATH: [
+                        f"More than the limit of {MAX_PREDICATES} predicates (predicate limit)."
+                    ]
+                }
             )
         if name in COMBINATORS and isinstance(body, list):
             stack.extend((item, depth + 1) for item in body)
@@ -338,7 +363,7 @@ class FilterQueryField(fields.Field):
         try:
             return ParsedFilter(raw=value, tree=parse_filter_query(value))
         except FilterQueryError as exc:
-            raise ma.ValidationError(exc.errors) from None  # type: ignore[arg-type]
+            raise ma.ValidationError(exc.errors) from None
 
 
 def _status_choice(value: str) -> None:
