@@ -87,7 +87,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     def _identify() -> None:
         if request.endpoint in health.PUBLIC_ENDPOINTS or request.path.startswith("/api/docs"):
             return
-        identity = authenticate(db.session())
+        identity = authenticate(db.session)
         if (
             settings.require_auth_for_reads
             and identity is None

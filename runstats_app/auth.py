@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -85,13 +86,17 @@ def bearer_token() -> str | None:
     return token
 
 
-def authenticate(session: Session) -> Identity | None:
-    """Resolve and remember the caller; a presented but invalid token is a 401."""
+def authenticate(session: Callable[[], Session]) -> Identity | None:
+    """Resolve and remember the caller; a presented but invalid token is a 401.
+
+    The session is only opened when a token must be looked up: anonymous reads
+    (the homepage's stats) cost no database work here.
+    """
     token = bearer_token()
     if token is None:
         identity = None
     else:
-        identity = lookup_identity(session, token)
+        identity = lookup_identity(session(), token)
         if identity is None:
             raise Unauthorized("The bearer token is not valid.")
     g.identity = identity

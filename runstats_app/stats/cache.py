@@ -63,6 +63,10 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+READ_WITH_PTTL = """
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}
+"""
+
 GENERATION_LIFETIME_MS = 24 * 3600 * 1000
 TTL_JITTER = 0.1
 
@@ -116,6 +120,7 @@ class StatsCache:
         self.breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_reset_seconds)
         self._warn = _RateLimitedWarning()
         self._write_if_newer = client.register_script(WRITE_IF_NEWER) if client else None
+        self._read_with_pttl = client.register_script(READ_WITH_PTTL) if client else None
 
     def get(self, key: str, compute: Compute) -> StatsResult:
         key = self.namespace + key
@@ -154,11 +159,9 @@ class StatsCache:
         )
 
     def _read(self, key: str) -> tuple[Envelope | None, int]:
-        assert self.client is not None
-        pipe = self.client.pipeline(transaction=True)
-        pipe.get(key)
-        pipe.pttl(key)
-        raw, pttl = self._redis(pipe.execute)
+        read_with_pttl = self._read_with_pttl
+        assert read_with_pttl is not None
+        raw, pttl = self._redis(lambda: read_with_pttl(keys=[key]))
         envelope = decode(raw)
         if raw is not None and envelope is None:
             self._warn("undecodable", "stats cache: undecodable entry at %s; recomputing", key)
