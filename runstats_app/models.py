@@ -99,7 +99,7 @@ class RunAnnotation(Base):
     run: Mapped[PipelineRun] = relationship(back_populates="annotations", lazy="raise")
 
     __table_args__ = (
-        Index("ix_run_annotations_key_value", "key", "value"),
+        Index("ix_run_annotations_key_value", "key", "value", "run_id"),
         Index(
             "ix_run_annotations_value_trgm",
             "value",
