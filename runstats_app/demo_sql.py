@@ -197,29 +197,41 @@ def _batch(session: Session, size: int) -> None:
     )
 
 
+def _load(
+    session: Session, sizes: list[int], seed: int | None, progress: Callable[[int], Any]
+) -> None:
+    """One loader: its own temporary tables, one transaction per batch."""
+    _setup(session, seed)
+    for size in sizes:
+        _batch(session, size)
+        session.commit()
+        progress(size)
+
+
 def load_demo_data_in_database(
     session: Session,
     count: int,
     seed: int | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> None:
-    _setup(session, seed)
-    remaining = count
-    while remaining:
-        size = min(BATCH_SIZE, remaining)
-        _batch(session, size)
-        session.commit()
-        remaining -= size
-        if progress is not None:
-            progress(size)
+    """Load in batches, all on one connection.
+
+    Temporary tables live on a connection, so the loader keeps one for its
+    whole run (a pooled session could hand a later batch another connection).
+    """
+    sizes = [min(BATCH_SIZE, count - start) for start in range(0, count, BATCH_SIZE)]
+    report = progress or (lambda _size: None)
     bind = session.get_bind()
-    if isinstance(bind, Engine):
-        # VACUUM sets the visibility map, so "my runs" stats are index-only scans
-        # from the start instead of after autovacuum's first pass.
-        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            for table in ("pipeline_runs", "run_annotations", "run_status_history"):
-                connection.execute(text(f"VACUUM (ANALYZE) {table}"))
-    else:
+    if not isinstance(bind, Engine):
+        _load(session, sizes, seed, report)
         session.execute(text("ANALYZE pipeline_runs"))
         session.execute(text("ANALYZE run_annotations"))
         session.commit()
+        return
+    with bind.connect() as connection, Session(bind=connection) as own:
+        _load(own, sizes, seed, report)
+    # VACUUM sets the visibility map, so "my runs" stats are index-only scans
+    # from the start instead of after autovacuum's first pass.
+    with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        for table in ("pipeline_runs", "run_annotations", "run_status_history"):
+            connection.execute(text(f"VACUUM (ANALYZE) {table}"))
