@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,30 +11,19 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import inspect
 
 from runstats_app.extensions import db
 from runstats_app.models import Base, autogenerate_filter
 
 from .conftest import MIGRATIONS, PG_URL, make_app
+from .servers import fresh_database
 
 
 @pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'empty.sqlite'}"
-        return
-    base = make_url(str(PG_URL))
-    name = f"runstats_migration_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database(request.param, tmp_path, PG_URL) as url:
+        yield url
 
 
 def test_there_is_exactly_one_head() -> None:
