@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,10 +10,13 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 SQLITE_IMMEDIATE = "runstats_sqlite_immediate"
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_lower(value: str | None) -> str | None:
@@ -97,7 +101,14 @@ class Database:
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
-            self.session.remove()
+            try:
+                self.session.remove()
+            except SQLAlchemyError as exc:
+                # Ending the transaction failed because the connection died after the
+                # response was made (the database restarted): the transaction died with it
+                # and the pool has invalidated the connection. The answer stands.
+                log.warning("database session teardown failed: %s", type(exc).__name__)
+                self.session.registry.clear()
 
     @staticmethod
     def _state() -> _DatabaseState:

@@ -1,4 +1,9 @@
-"""Swagger UI's assets, served by the app itself so /api/docs works offline."""
+"""Swagger UI's assets, served by the app itself so /api/docs works offline.
+
+The page itself is flask-smorest's, rendered from our templates/swagger_ui.html,
+which loads its initialiser (docs_assets/swagger-init.js, served here) instead
+of running an inline script, so that the page's CSP can forbid inline script.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 ASSETS_URL = "/api/docs/assets/"
 
-bp = Blueprint("docs_assets", __name__)
+bp = Blueprint(
+    "docs_assets", __name__, static_folder="docs_assets", static_url_path="/api/docs/static"
+)
 
 
 @bp.get(f"{ASSETS_URL}<path:filename>")

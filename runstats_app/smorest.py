@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
 from flask import current_app
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
+
+from . import strict_json
+from .errors import BadRequest
+from .openapi import ERROR_RESPONSES, ErrorSchema
 
 
 class StrictParser(FlaskParser):
     """400 for invalid arguments (not 422) and unknown query parameters rejected.
 
     smorest's default silently drops unknown query parameters; a misspelled
-    filter would then widen the result instead of failing.
+    filter would then widen the result instead of failing. Bodies are parsed as
+    strict JSON (runstats_app.strict_json), and a body in another media type is
+    a 400 saying so rather than being read as no body at all.
     """
 
     DEFAULT_VALIDATION_STATUS = 400
@@ -40,6 +48,21 @@ class StrictParser(FlaskParser):
         if repeated:
             raise ma.ValidationError(repeated)
         return proxy
+
+    def _raw_load_json(self, req: Any) -> Any:
+        body = req.get_data(cache=True)
+        if not body:
+            return core.missing
+        if not is_json_request(req):
+            sent = f"Content-Type {req.mimetype}" if req.mimetype else "no Content-Type"
+            raise BadRequest(
+                f"The request body must be application/json (the request has {sent}).",
+                {"headers": {"Content-Type": ["Must be application/json."]}},
+            )
+        try:
+            return strict_json.loads(body)
+        except strict_json.StrictJSONError as exc:
+            abort(400, messages={"json": [f"Invalid JSON body: {exc}."]})
 
 
 def summarize_errors(errors: Any, path: str = "") -> str | None:
@@ -69,6 +92,12 @@ def summarize_errors(errors: Any, path: str = "") -> str | None:
 
 
 class Api(flask_smorest.Api):
+    """Errors use the project's envelope schema; each operation lists its own error
+    responses (Blueprint.errors) instead of one catch-all `default`."""
+
+    ERROR_SCHEMA = ErrorSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
     def handle_http_exception(self, error: HTTPException) -> Any:
         payload, code, headers = super().handle_http_exception(error)
         if "message" not in payload:
@@ -80,6 +109,9 @@ class Api(flask_smorest.Api):
                 payload["message"] = f"Invalid request: {summary}"
         if code == 401:
             headers = {**headers, "WWW-Authenticate": 'Bearer realm="runstats"'}
+        if code == 413:
+            limit = current_app.config["MAX_CONTENT_LENGTH"]
+            payload["message"] = f"The request body is larger than the limit of {limit} bytes."
         response = current_app.json.response(payload)
         response.status_code = code
         response.headers.update(headers)
@@ -88,3 +120,13 @@ class Api(flask_smorest.Api):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def errors(self, *codes: int) -> Callable[[Any], Any]:
+        """Document the error answers an operation can give, each with the envelope."""
+
+        def decorator(func: Any) -> Any:
+            for code in codes:
+                func = self.alt_response(code, response=ERROR_RESPONSES[code].name)(func)
+            return func
+
+        return decorator

@@ -33,9 +33,14 @@ def parse_timestamp(text: str) -> datetime:
         fraction = digits.group(0)
         normalized = f"{head}.{fraction[:6].ljust(6, '0')}{tail[len(fraction) :]}"
     try:
-        return datetime.fromisoformat(normalized).astimezone(UTC)
+        moment = datetime.fromisoformat(normalized)
     except ValueError:
         raise ValueError("Not a valid date or time.") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is in year 0 in UTC; 9999-12-31T23:00:00-02:00 in 10000.
+        raise ValueError("Out of range: in UTC it must fall within years 1-9999.") from None
 
 
 class Timestamp(ma.fields.Field):

@@ -38,8 +38,11 @@ def _pg_bin(name: str) -> str:
 class TemporaryPostgres:
     """A throwaway cluster with pg_stat_statements, started on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """durable: acknowledge a commit only once its WAL is written, so that a
+        commit survives the immediate stop (a crash) of this server's processes."""
         self.port = free_port()
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="runstats-pg-", dir="/tmp"))
         self.data = self.root / "data"
         self._as_postgres = os.geteuid() == 0
@@ -82,7 +85,7 @@ class TemporaryPostgres:
                 "-c pg_stat_statements.track=top",
                 "-c client_connection_check_interval=100",
                 "-c fsync=off",
-                "-c synchronous_commit=off",
+                f"-c synchronous_commit={'on' if self.durable else 'off'}",
                 "-c max_connections=200",
             ]
         )

@@ -7,17 +7,19 @@ filter costs a walk, never a query.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
+from .. import strict_json
 from ..statuses import STATUS_NAMES
+from ..strict_json import StrictJSONError
+from ..text import label_text, value_text
 from ..timefmt import Timestamp
 from . import nodes
 from .nodes import FilterNode
@@ -56,29 +58,10 @@ class FilterQueryError(ValueError):
         self.errors = errors
 
 
-def is_storable_text(value: str) -> bool:
-    """False for text that no database column can hold or compare: a NUL, or an
-    unpaired surrogate (a JSON escape such as \\ud800). Such input is a 400, not a
-    driver error surfacing as a 500."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def storable_text(value: str) -> None:
-    """marshmallow validator: see is_storable_text."""
-    if not is_storable_text(value):
-        raise ma.ValidationError("Must not contain NUL characters or unpaired surrogates.")
-
-
 def _key_field() -> fields.String:
     return fields.String(
         required=True,
-        validate=[validate.Length(min=1, max=MAX_KEY_LENGTH), storable_text],
+        validate=[validate.Length(min=1, max=MAX_KEY_LENGTH), label_text],
     )
 
 
@@ -119,7 +102,7 @@ class KeyExistsSchema(_LeafSchema):
 
 class ValueEqualsSchema(_LeafSchema):
     predicate = nodes.VALUE_EQUALS
-    value = fields.String(required=True, validate=storable_text)
+    value = fields.String(required=True, validate=value_text)
 
     @validates_schema
     def _status_value(self, data: Mapping[str, Any], **_kwargs: Any) -> None:
@@ -140,7 +123,7 @@ class ValueContainsSchema(_LeafSchema):
         required=True,
         validate=[
             validate.Length(min=1, error="The substring must not be empty."),
-            storable_text,
+            value_text,
         ],
     )
 
@@ -152,7 +135,7 @@ class ValueContainsSchema(_LeafSchema):
 class ValueInSchema(_LeafSchema):
     predicate = nodes.VALUE_IN
     values = fields.List(
-        fields.String(validate=storable_text),
+        fields.String(validate=value_text),
         required=True,
         validate=validate.Length(
             min=1,
@@ -194,6 +177,8 @@ class BoundTimestamp(Timestamp):
         moment = super()._deserialize(value, attr, data, **kwargs)
         finer = _SUB_MICROSECOND.search(value)
         if finer and finer.group(1).strip("0"):
+            if moment == datetime.max.replace(tzinfo=UTC):
+                raise ma.ValidationError("Out of range: after the last representable instant.")
             moment += timedelta(microseconds=1)
         return moment
 
@@ -287,19 +272,6 @@ def _flatten(messages: Any, path: str = "") -> dict[str, list[str]]:
     return {path or ROOT_PATH: [str(messages)]}
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise ValueError(f"duplicate key {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _check_limits(root: Any) -> None:
     """Depth and predicate count, walked iteratively over the raw JSON."""
     count = 0
@@ -336,14 +308,12 @@ def parse_filter_query(raw: str) -> FilterNode:
             {ROOT_PATH: [f"Longer than the limit of {MAX_FILTER_BYTES} bytes (size limit)."]}
         )
     try:
-        document = json.loads(
-            raw, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
-        )
-    except RecursionError:
-        raise FilterQueryError(
-            {ROOT_PATH: [f"Nesting deeper than the limit of {MAX_DEPTH} (depth limit)."]}
-        ) from None
-    except ValueError as exc:
+        document = strict_json.loads(raw)
+    except StrictJSONError as exc:
+        if str(exc) == strict_json.TOO_DEEP:
+            raise FilterQueryError(
+                {ROOT_PATH: [f"Nesting deeper than the limit of {MAX_DEPTH} (depth limit)."]}
+            ) from None
         raise FilterQueryError({ROOT_PATH: [f"Not valid JSON: {exc}"]}) from None
     _check_limits(document)
     try:
@@ -375,16 +345,15 @@ class FilterArgsSchema(ma.Schema):
 
     filter_query = FilterQueryField(
         metadata={
-            "description": "A JSON predicate tree (see the filter_query grammar).",
-            "example": '{"and": [{"value_equals": {"key": '
-            '"system/pipeline_run.created_by", "value": "me"}}]}',
+            "description": "A JSON document in one query parameter (URL-encoded): the "
+            "filter_query grammar, see the FilterQuery schema.",
         }
     )
     current_user = fields.String(
-        validate=[validate.Length(min=1, max=255), storable_text],
+        validate=[validate.Length(min=1, max=255), label_text],
         metadata={"description": 'What "me" means when the request carries no token.'},
     )
     status = fields.List(
-        fields.String(validate=_status_choice),
+        fields.String(validate=_status_choice, metadata={"enum": list(STATUS_NAMES)}),
         metadata={"description": "Repeatable; a run matches any of them."},
     )

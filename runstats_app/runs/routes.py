@@ -10,6 +10,7 @@ from flask.views import MethodView
 from ..auth import Role, current_identity, require_role
 from ..extensions import db
 from ..filters.resolve import resolve_filter
+from ..openapi import ANNOTATION_KEY, RUN_ID
 from ..pagination import PageTokens, filter_binding
 from ..smorest import Blueprint
 from ..statuses import RunStatus
@@ -43,6 +44,7 @@ def _page_tokens() -> PageTokens:
 class PipelineRuns(MethodView):
     @blp.arguments(ListArgsSchema, location="query", as_kwargs=True)
     @blp.response(200, RunListSchema)
+    @blp.errors(400, 401, 503)
     def get(self, **args: Any) -> dict[str, Any]:
         """List runs, newest first, with filters and keyset pagination."""
         parsed = args.get("filter_query")
@@ -64,6 +66,7 @@ class PipelineRuns(MethodView):
 
     @blp.arguments(RunCreateSchema)
     @blp.response(201, RunSchema)
+    @blp.errors(400, 401, 403, 413, 503)
     @blp.doc(security=WRITER_SECURITY)
     def post(self, data: dict[str, Any]) -> Any:
         """Create a run (writer role)."""
@@ -71,18 +74,20 @@ class PipelineRuns(MethodView):
         return service.create_run(db.session(), identity, data)
 
 
-@blp.route("/<string:run_id>")
+@blp.route("/<string:run_id>", parameters=[RUN_ID])
 class PipelineRunById(MethodView):
     @blp.response(200, RunSchema)
+    @blp.errors(401, 404, 503)
     def get(self, run_id: str) -> Any:
         """One run."""
         return service.get_run(db.session(), run_id)
 
 
-@blp.route("/<string:run_id>/transitions")
+@blp.route("/<string:run_id>/transitions", parameters=[RUN_ID])
 class PipelineRunTransitions(MethodView):
     @blp.arguments(TransitionSchema)
     @blp.response(200, RunSchema)
+    @blp.errors(400, 401, 403, 404, 409, 413, 503)
     @blp.doc(security=WRITER_SECURITY)
     def post(self, data: dict[str, Any], run_id: str) -> Any:
         """Change a run's status; `expected_status` makes it a compare-and-set."""
@@ -97,9 +102,10 @@ class PipelineRunTransitions(MethodView):
         )
 
 
-@blp.route("/<string:run_id>/cancel")
+@blp.route("/<string:run_id>/cancel", parameters=[RUN_ID])
 class PipelineRunCancel(MethodView):
     @blp.response(200, RunSchema)
+    @blp.errors(401, 403, 404, 409, 503)
     @blp.doc(security=WRITER_SECURITY)
     def post(self, run_id: str) -> Any:
         """Cancel a run: RUNNING goes to CANCELLING, QUEUED/PENDING to CANCELLED."""
@@ -107,10 +113,11 @@ class PipelineRunCancel(MethodView):
         return service.cancel_run(db.session(), identity, run_id)
 
 
-@blp.route("/<string:run_id>/annotations/<path:key>")
+@blp.route("/<string:run_id>/annotations/<path:key>", parameters=[RUN_ID, ANNOTATION_KEY])
 class PipelineRunAnnotation(MethodView):
     @blp.arguments(AnnotationValueSchema)
     @blp.response(200, RunSchema)
+    @blp.errors(400, 401, 403, 404, 413, 503)
     @blp.doc(security=WRITER_SECURITY)
     def put(self, data: dict[str, Any], run_id: str, key: str) -> Any:
         """Set one annotation."""
@@ -118,6 +125,7 @@ class PipelineRunAnnotation(MethodView):
         return service.set_annotation(db.session(), identity, run_id, key, data["value"])
 
     @blp.response(204)
+    @blp.errors(400, 401, 403, 404, 503)
     @blp.doc(security=WRITER_SECURITY)
     def delete(self, run_id: str, key: str) -> None:
         """Remove one annotation."""
@@ -125,9 +133,10 @@ class PipelineRunAnnotation(MethodView):
         service.delete_annotation(db.session(), identity, run_id, key)
 
 
-@blp.route("/<string:run_id>/history")
+@blp.route("/<string:run_id>/history", parameters=[RUN_ID])
 class PipelineRunHistory(MethodView):
     @blp.response(200, StatusChangeSchema(many=True))
+    @blp.errors(401, 404, 503)
     def get(self, run_id: str) -> Any:
         """The run's status changes, oldest first."""
         return service.history(db.session(), run_id)

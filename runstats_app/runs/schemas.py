@@ -8,8 +8,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..filters import FilterArgsSchema
-from ..filters.schema import storable_text
 from ..statuses import STATUS_NAMES, TERMINAL_STATUSES
+from ..text import label_text, value_text
 from ..timefmt import Timestamp
 
 MAX_ANNOTATIONS_PER_RUN = 100
@@ -29,40 +29,56 @@ def _annotation_key(key: str) -> None:
 
 
 class RunSchema(ma.Schema):
-    id = fields.String()
-    name = fields.String()
-    created_by = fields.String(allow_none=True)
-    created_at = Timestamp()
-    updated_at = Timestamp()
-    status = fields.String(validate=validate.OneOf(STATUS_NAMES))
-    status_updated_at = Timestamp()
-    started_at = Timestamp(allow_none=True)
-    ended_at = Timestamp(allow_none=True)
-    duration_seconds = fields.Float(allow_none=True)
-    attempt = fields.Integer()
-    max_attempts = fields.Integer()
+    id = fields.String(required=True, metadata={"description": "Opaque, server-assigned."})
+    name = fields.String(required=True, metadata={"minLength": 1, "maxLength": 255})
+    created_by = fields.String(required=True, allow_none=True, metadata={"maxLength": 255})
+    created_at = Timestamp(required=True)
+    updated_at = Timestamp(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUS_NAMES))
+    status_updated_at = Timestamp(required=True)
+    started_at = Timestamp(required=True, allow_none=True)
+    ended_at = Timestamp(required=True, allow_none=True)
+    duration_seconds = fields.Float(required=True, allow_none=True, metadata={"minimum": 0})
+    attempt = fields.Integer(required=True, metadata={"minimum": 1, "maximum": 10})
+    max_attempts = fields.Integer(required=True, metadata={"minimum": 1, "maximum": 10})
     annotations = fields.Method(
-        "_annotations", metadata={"type": "object", "additionalProperties": {"type": "string"}}
+        "_annotations",
+        required=True,
+        metadata={
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": 255},
+            "maxProperties": MAX_ANNOTATIONS_PER_RUN,
+        },
     )
 
     def _annotations(self, run: Any) -> dict[str, str]:
         return {a.key: a.value for a in run.annotations}
 
 
+def _annotation_count(annotations: dict[str, str]) -> None:
+    # Not validate.Length: apispec would document it as a string's maxLength.
+    if len(annotations) > MAX_ANNOTATIONS_PER_RUN:
+        raise ma.ValidationError(
+            f"At most {MAX_ANNOTATIONS_PER_RUN} annotations per run (annotation limit)."
+        )
+
+
 class RunCreateSchema(ma.Schema):
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=255), storable_text])
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=255), label_text])
     created_by = fields.String(
-        allow_none=True, validate=[validate.Length(min=1, max=255), storable_text]
+        allow_none=True, validate=[validate.Length(min=1, max=255), label_text]
     )
     annotations = fields.Dict(
         keys=fields.String(
-            validate=[validate.Length(min=1, max=255), _annotation_key, storable_text]
+            validate=[validate.Length(min=1, max=255), _annotation_key, label_text]
         ),
-        values=fields.String(validate=[validate.Length(max=255), storable_text]),
-        validate=validate.Length(
-            max=MAX_ANNOTATIONS_PER_RUN,
-            error=f"At most {MAX_ANNOTATIONS_PER_RUN} annotations per run.",
-        ),
+        values=fields.String(validate=[validate.Length(max=255), value_text]),
+        validate=_annotation_count,
+        metadata={
+            "maxProperties": MAX_ANNOTATIONS_PER_RUN,
+            "description": f"Keys 1-255 characters, not beginning with {RESERVED_PREFIX!r}; "
+            f"values at most 255; at most {MAX_ANNOTATIONS_PER_RUN}.",
+        },
     )
     max_attempts = fields.Integer(strict=True, validate=validate.Range(min=1, max=10))
     status = fields.String(
@@ -79,7 +95,7 @@ class TransitionSchema(ma.Schema):
 
 
 class AnnotationValueSchema(ma.Schema):
-    value = fields.String(required=True, validate=[validate.Length(max=255), storable_text])
+    value = fields.String(required=True, validate=[validate.Length(max=255), value_text])
 
 
 class ListArgsSchema(FilterArgsSchema):
@@ -95,12 +111,16 @@ class ListArgsSchema(FilterArgsSchema):
 
 
 class RunListSchema(ma.Schema):
-    pipeline_runs = fields.List(fields.Nested(RunSchema))
-    next_page_token = fields.String(allow_none=True)
+    pipeline_runs = fields.List(fields.Nested(RunSchema), required=True)
+    next_page_token = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Pass as page_token for the next page; null on the last."},
+    )
 
 
 class StatusChangeSchema(ma.Schema):
-    from_status = fields.String()
-    to_status = fields.String()
-    at = Timestamp()
-    seconds_in_previous_status = fields.Float()
+    from_status = fields.String(required=True, validate=validate.OneOf(STATUS_NAMES))
+    to_status = fields.String(required=True, validate=validate.OneOf(STATUS_NAMES))
+    at = Timestamp(required=True)
+    seconds_in_previous_status = fields.Float(required=True, metadata={"minimum": 0})

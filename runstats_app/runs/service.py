@@ -23,7 +23,6 @@ from ..auth import Identity, Role, require_owner_or_admin
 from ..database import write_transaction
 from ..errors import BadRequest, Conflict, Forbidden, NotFound
 from ..filters.nodes import FilterNode
-from ..filters.schema import is_storable_text
 from ..filters.sql import build_run_filter
 from ..ids import new_run_id
 from ..metrics import observe_transition
@@ -37,6 +36,7 @@ from ..statuses import (
     is_terminal,
     resolve_target,
 )
+from ..text import is_storable_text, label_error
 from ..types import UTCDateTime
 from .schemas import MAX_ANNOTATIONS_PER_RUN, RESERVED_PREFIX
 
@@ -266,11 +266,9 @@ def _check_annotation_key(key: str) -> None:
             f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved.",
             {"path": {"key": ["Reserved prefix."]}},
         )
-    if not is_storable_text(key):
-        raise BadRequest(
-            "Annotation keys must not contain NUL characters or unpaired surrogates.",
-            {"path": {"key": ["Not storable text."]}},
-        )
+    broken = label_error(key)
+    if broken:
+        raise BadRequest(f"Annotation key: {broken}", {"path": {"key": [broken]}})
     if not 1 <= len(key) <= 255:
         raise BadRequest(
             "Annotation keys are 1 to 255 characters.", {"path": {"key": ["Bad length."]}}

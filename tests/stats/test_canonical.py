@@ -55,8 +55,9 @@ Filter = dict[str, Any]
 
 # --- generating filters -------------------------------------------------------------------
 
-# Any text the grammar accepts (it refuses NUL and unpaired surrogates).
-characters = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+# Any text the grammar accepts in keys and values alike (runstats_app/text.py: no
+# control characters, no unpaired surrogates).
+characters = st.characters(blacklist_categories=("Cs", "Cc"))
 values = st.sampled_from(("", "a", "A", "b", "me", "é", "%_", "x y")) | st.text(
     characters, max_size=4
 )
