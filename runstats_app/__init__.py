@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, request
 
 from .config import Settings
 
@@ -46,7 +46,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     database_url = settings.database_url or _default_sqlite_url(app)
     app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
 
-    from . import cli, docs, health, metrics, requestlog
+    from . import cli, docs, health, metrics, openapi, requestlog, security
     from .auth import Role, authenticate, require_role
     from .errors import register_error_handlers
     from .extensions import api, db, migrate
@@ -54,11 +54,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from .runs.routes import blp as runs_blp
     from .stats.cache import CacheSettings, StatsCache, make_redis_client
     from .stats.routes import blp as stats_blp
+    from .web.routes import bp as web_bp
 
     requestlog.init_app(app)
     db.init_app(app, database_url, settings.statement_timeout_ms)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     api.init_app(app)
+    openapi.register(api)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "runstats API token"}
     )
@@ -67,6 +69,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(metrics.bp)
+    app.register_blueprint(web_bp)
     register_error_handlers(app)
     cli.register(app)
     app.extensions["runstats_page_tokens"] = PageTokens(app.config["SECRET_KEY"])
@@ -95,10 +98,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         ):
             require_role(Role.reader)
 
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    security.init_app(app)
 
     return app
 

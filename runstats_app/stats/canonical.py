@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from ..filters import nodes
@@ -22,6 +23,8 @@ KEY_PREFIX = "runstats:stats"
 # Bump whenever the query or the cached payload changes shape: a rolling
 # deploy then never reads the other version's entries.
 PAYLOAD_VERSION = 1
+HISTORY_KEY_PREFIX = "runstats:stats-history"
+HISTORY_PAYLOAD_VERSION = 1
 
 Canonical = Any
 
@@ -69,16 +72,37 @@ def canonical_node(node: FilterNode) -> Canonical:
     raise TypeError(f"not a filter node: {node!r}")
 
 
+def _canonical_document(
+    tree: FilterNode | None, statuses: Sequence[str] | None
+) -> dict[str, Canonical]:
+    return {
+        "filter": None if tree is None else canonical_node(tree),
+        "status": sorted(set(statuses or ())),
+    }
+
+
 def canonical_query(tree: FilterNode | None, statuses: Sequence[str] | None) -> str:
-    return _dump(
-        {
-            "filter": None if tree is None else canonical_node(tree),
-            "status": sorted(set(statuses or ())),
-        }
-    )
+    return _dump(_canonical_document(tree, statuses))
 
 
 def cache_key(tree: FilterNode | None, statuses: Sequence[str] | None) -> str:
     """`runstats:stats:v<N>:{<sha256>}`; the braces keep a key's siblings in one slot."""
     digest = hashlib.sha256(canonical_query(tree, statuses).encode("utf-8")).hexdigest()
     return f"{KEY_PREFIX}:v{PAYLOAD_VERSION}:{{{digest}}}"
+
+
+def history_cache_key(
+    tree: FilterNode | None,
+    statuses: Sequence[str] | None,
+    bucket: str,
+    start: datetime,
+    end: datetime,
+) -> str:
+    """`runstats:stats-history:v<N>:{<sha256>}` over the canonical query, bucket and range."""
+    document = {
+        **_canonical_document(tree, statuses),
+        "bucket": bucket,
+        "range": [format_timestamp(start), format_timestamp(end)],
+    }
+    digest = hashlib.sha256(_dump(document).encode("utf-8")).hexdigest()
+    return f"{HISTORY_KEY_PREFIX}:v{HISTORY_PAYLOAD_VERSION}:{{{digest}}}"

@@ -12,6 +12,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import marshmallow as ma
 from flask import Response, current_app, request
@@ -26,8 +28,9 @@ from ..filters.resolve import resolve_filter
 from ..smorest import Blueprint
 from ..statuses import STATUS_NAMES
 from ..timefmt import Timestamp
-from .cache import StatsCache
-from .canonical import cache_key
+from .cache import StatsCache, StatsResult
+from .canonical import cache_key, history_cache_key
+from .history import BUCKETS, MAX_BUCKETS, compute_history_body, resolve_range
 from .service import compute_stats_body
 
 blp = Blueprint(
@@ -38,12 +41,62 @@ blp = Blueprint(
 )
 
 
+COUNTS_BY_STATUS_DOC = {
+    "type": "object",
+    "properties": {name: {"type": "integer", "minimum": 0} for name in STATUS_NAMES},
+    "required": list(STATUS_NAMES),
+    "additionalProperties": False,
+}
+
+
 class StatsSchema(ma.Schema):
-    total_runs = fields.Integer()
+    total_runs = fields.Integer(required=True, metadata={"minimum": 0})
     counts_by_status = fields.Dict(
-        keys=fields.String(validate=ma.validate.OneOf(STATUS_NAMES)), values=fields.Integer()
+        keys=fields.String(validate=ma.validate.OneOf(STATUS_NAMES)),
+        values=fields.Integer(),
+        required=True,
+        metadata=COUNTS_BY_STATUS_DOC,
     )
-    cached_at = Timestamp()
+    cached_at = Timestamp(required=True)
+
+
+class HistoryArgsSchema(FilterArgsSchema):
+    bucket = fields.String(
+        load_default="day",
+        validate=ma.validate.OneOf(tuple(BUCKETS)),
+        metadata={"description": "UTC hours or days of created_at."},
+    )
+    start_time = Timestamp(
+        metadata={
+            "description": "RFC 3339 with an offset; rounded down to a bucket start. "
+            "Default: end_time minus 30 days (day) or 48 hours (hour)."
+        }
+    )
+    end_time = Timestamp(
+        metadata={
+            "description": "RFC 3339 with an offset, exclusive; rounded up to a bucket start. "
+            f"Default: the end of the current bucket. At most {MAX_BUCKETS} buckets."
+        }
+    )
+
+
+class HistoryBucketSchema(ma.Schema):
+    start_time = Timestamp(required=True)
+    total_runs = fields.Integer(required=True, metadata={"minimum": 0})
+    counts_by_status = fields.Dict(
+        keys=fields.String(validate=ma.validate.OneOf(STATUS_NAMES)),
+        values=fields.Integer(),
+        required=True,
+        metadata=COUNTS_BY_STATUS_DOC,
+    )
+
+
+class HistorySchema(ma.Schema):
+    bucket = fields.String(required=True, validate=ma.validate.OneOf(tuple(BUCKETS)))
+    start_time = Timestamp(required=True)
+    end_time = Timestamp(required=True)
+    buckets = fields.List(fields.Nested(HistoryBucketSchema), required=True)
+    cached_at = Timestamp(required=True)
 
 
 CACHE_HEADERS = {
@@ -112,12 +165,20 @@ def _cache() -> StatsCache:
     return cache
 
 
+def _cached_response(result: StatsResult) -> Response:
+    return Response(
+        result.body,
+        status=200,
+        mimetype="application/json",
+        headers={"Cache-Control": f"max-age={result.max_age}", "X-Cache": result.cache},
+    )
+
+
 @blp.route("/stats")
 class PipelineRunStats(MethodView):
     @blp.doc(parameters=[{"in": "query", "schema": FilterArgsSchema}])
     @blp.response(200, StatsSchema, headers=CACHE_HEADERS)
-    @blp.alt_response(400, description="Invalid parameters (the error envelope says which).")
-    @blp.alt_response(503, description="No result within the wait budget, or database down.")
+    @blp.errors(400, 401, 503)
     def get(self) -> Response:
         """Run counts by status for the same filters as the list."""
         resolved = _resolve_request()
@@ -125,9 +186,26 @@ class PipelineRunStats(MethodView):
             resolved.key,
             lambda: compute_stats_body(db.session(), resolved.tree, resolved.statuses),
         )
-        return Response(
-            result.body,
-            status=200,
-            mimetype="application/json",
-            headers={"Cache-Control": f"max-age={result.max_age}", "X-Cache": result.cache},
+        return _cached_response(result)
+
+
+@blp.route("/stats/history")
+class PipelineRunStatsHistory(MethodView):
+    @blp.arguments(HistoryArgsSchema, location="query", as_kwargs=True)
+    @blp.response(200, HistorySchema, headers=CACHE_HEADERS)
+    @blp.errors(400, 401, 503)
+    def get(self, **args: Any) -> Response:
+        """Run counts by status per UTC hour or day of created_at, cached like the stats."""
+        identity = current_identity()
+        tree = resolve_filter(
+            args.get("filter_query"), identity.user if identity else None, args.get("current_user")
         )
+        statuses = args.get("status")
+        span = resolve_range(
+            args["bucket"], args.get("start_time"), args.get("end_time"), datetime.now(UTC)
+        )
+        key = history_cache_key(tree, statuses, span.bucket, span.start, span.end)
+        result = _cache().get(
+            key, lambda: compute_history_body(db.session(), tree, statuses, span)
+        )
+        return _cached_response(result)

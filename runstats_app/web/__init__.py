@@ -1,0 +1,5 @@
+"""The homepage at `/`: stats cards, filters, runs table, admin actions and the runs chart.
+
+Plain HTML, CSS and JavaScript modules served by Flask (no build step), under a
+strict Content-Security-Policy: no inline script, style or event handler.
+"""
