@@ -31,5 +31,23 @@ format: $(BIN)/activate
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format runstats_app tests wsgi.py gunicorn.conf.py
 
+# Schema fuzzing (tests/test_fuzz.py) with FUZZ_EXAMPLES per operation; `make test` runs 25.
+FUZZ_EXAMPLES ?= 200
+.PHONY: fuzz
+fuzz: $(BIN)/activate
+	RUNSTATS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -p no:cacheprovider -q tests/test_fuzz.py $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Benchmarks (bench/run.py): the full suite on RUNSTATS_BENCH_DATABASE_URL (default: the
+# local runstats_bench database with a million runs), rewriting bench/RESULTS.md; the
+# quick one on a fresh 5,000-run database for CI, writing bench/RESULTS-quick.md.
+.PHONY: bench bench-quick
+BENCH_ARGS ?=
+
+bench: $(BIN)/activate
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-quick: $(BIN)/activate
+	$(BIN)/python -m bench.run --quick $(BENCH_ARGS)
