@@ -44,7 +44,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     database_url = settings.database_url or _default_sqlite_url(app)
-    app.config["SECRET_KEY"] = settings.secret_key or _instance_secret(app)
+    # Kept out of app.config["SECRET_KEY"]: that would make Flask open a signed
+    # cookie session on every request, which nothing here uses.
+    secret_key = settings.secret_key or _instance_secret(app)
 
     from . import cli, docs, health, metrics, openapi, requestlog, security
     from .auth import Role, authenticate, require_role
@@ -72,7 +74,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_bp)
     register_error_handlers(app)
     cli.register(app)
-    app.extensions["runstats_page_tokens"] = PageTokens(app.config["SECRET_KEY"])
+    app.extensions["runstats_page_tokens"] = PageTokens(secret_key)
     redis_client = app.config.get("RUNSTATS_REDIS_CLIENT") or (
         make_redis_client(settings.redis_url) if settings.redis_url else None
     )
