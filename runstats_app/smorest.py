@@ -13,7 +13,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from . import strict_json
-from .errors import BadRequest
+from .errors import BadRequest, error_response
 from .openapi import ERROR_RESPONSES, ErrorSchema
 
 
@@ -112,10 +112,7 @@ class Api(flask_smorest.Api):
         if code == 413:
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             payload["message"] = f"The request body is larger than the limit of {limit} bytes."
-        response = current_app.json.response(payload)
-        response.status_code = code
-        response.headers.update(headers)
-        return response
+        return error_response(code, payload["message"], payload.get("errors"), headers)
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -59,14 +59,18 @@ def _run_query() -> Any:
     )
 
 
-def get_run(session: Session, run_id: str) -> PipelineRun:
-    run = (
-        session.scalar(_run_query().where(PipelineRun.id == run_id))
-        if is_storable_text(run_id)
-        else None
+def _find_run(session: Session, query: Any, run_id: str) -> Any:
+    """What `query` finds for this run id; 404 when nothing (an unstorable id matches nothing)."""
+    found = (
+        session.scalar(query.where(PipelineRun.id == run_id)) if is_storable_text(run_id) else None
     )
-    if run is None:
+    if found is None:
         raise NotFound(f"No pipeline run with id {run_id!r}.")
+    return found
+
+
+def get_run(session: Session, run_id: str) -> PipelineRun:
+    run: PipelineRun = _find_run(session, _run_query(), run_id)
     return run
 
 
@@ -248,11 +252,7 @@ def _apply(
 
 
 def history(session: Session, run_id: str) -> list[StatusChange]:
-    if (
-        not is_storable_text(run_id)
-        or session.scalar(select(PipelineRun.id).where(PipelineRun.id == run_id)) is None
-    ):
-        raise NotFound(f"No pipeline run with id {run_id!r}.")
+    _find_run(session, select(PipelineRun.id), run_id)
     return list(
         session.scalars(
             select(StatusChange).where(StatusChange.run_id == run_id).order_by(StatusChange.id)
@@ -276,13 +276,7 @@ def _check_annotation_key(key: str) -> None:
 
 
 def _lock_run_for_change(session: Session, identity: Identity, run_id: str) -> PipelineRun:
-    run = (
-        session.scalar(select(PipelineRun).where(PipelineRun.id == run_id).with_for_update())
-        if is_storable_text(run_id)
-        else None
-    )
-    if run is None:
-        raise NotFound(f"No pipeline run with id {run_id!r}.")
+    run: PipelineRun = _find_run(session, select(PipelineRun).with_for_update(), run_id)
     require_owner_or_admin(identity, run.created_by)
     return run
 
