@@ -8,7 +8,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from tests.servers import free_port
+from tests.servers import GunicornServer
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -113,8 +112,12 @@ def clean_env(env: Mapping[str, str]) -> dict[str, str]:
     return merged
 
 
-class Gunicorn:
-    """`gunicorn -c gunicorn.conf.py APP` on a free port, logging to the work directory."""
+class Gunicorn(GunicornServer):
+    """The tests' launcher, logging to the work directory, with CPU accounting.
+
+    Ready only once every worker is up, so that a measurement never starts on
+    a half-booted server; failures are HarnessErrors.
+    """
 
     def __init__(
         self,
@@ -125,66 +128,25 @@ class Gunicorn:
         workers: int = 4,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.app = app
-        self.name = name
-        self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = work_dir / f"{name}.log"
         metrics_dir = work_dir / f"{name}-metrics"
+        super().__init__({}, workers, work_dir / f"{name}.log", app=app, extra_args=extra_args)
+        self.name = name
         self.env = clean_env({**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
-        self.extra_args = list(extra_args)
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> Gunicorn:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(BIN / "gunicorn"),
-                    "-c",
-                    "gunicorn.conf.py",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    str(self.workers),
-                    *self.extra_args,
-                    self.app,
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=log,
-            )
-        deadline = time.monotonic() + timeout
-        client = HttpClient(self.url, timeout=2)
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise HarnessError(
-                    f"gunicorn {self.name} exited with {self.process.returncode}; "
-                    f"see {self.log_path}"
-                )
-            try:
-                if (
-                    client.get("/healthz").status == 200
-                    and len(self.worker_pids()) == self.workers
-                ):
-                    client.close()
-                    return self
-            except OSError:
-                client.close()
-            time.sleep(0.1)
-        self.stop()
-        raise HarnessError(f"gunicorn {self.name} did not become healthy; see {self.log_path}")
+        return super().start(timeout)
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
+    def ready(self) -> bool:
+        client = HttpClient(self.url, timeout=2)
         try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            return client.get("/healthz").status == 200 and len(self.worker_pids()) == self.workers
+        except OSError:
+            return False
+        finally:
+            client.close()
+
+    def failure(self, message: str) -> Exception:
+        return HarnessError(f"{message} ({self.name}); see {self.log_path}")
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the master and every worker, dead ones included.
@@ -203,19 +165,6 @@ class Gunicorn:
                 continue
             total += own.user + own.system
         return total
-
-    def worker_pids(self) -> list[int]:
-        assert self.process is not None
-        try:
-            return sorted(child.pid for child in psutil.Process(self.process.pid).children())
-        except psutil.NoSuchProcess:
-            return []
-
-    def __enter__(self) -> Gunicorn:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
 
 
 # --- HTTP -------------------------------------------------------------------

@@ -37,6 +37,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from runstats_app.database import make_engine
+from tests.servers import create_database, drop_database
 
 from . import measurements
 from .context import FULL, QUICK, Bench, Section
@@ -113,12 +114,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 # --- databases ----------------------------------------------------------------
 
 
-def _admin_engine(url: str) -> Engine:
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
 def database_exists(url: str) -> bool:
-    admin = _admin_engine(url)
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             return bool(
@@ -127,26 +124,6 @@ def database_exists(url: str) -> bool:
                     {"name": make_url(url).database},
                 ).scalar()
             )
-    finally:
-        admin.dispose()
-
-
-def create_database(url: str) -> None:
-    name = make_url(url).database
-    admin = _admin_engine(url)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-
-
-def drop_database(url: str) -> None:
-    name = make_url(url).database
-    admin = _admin_engine(url)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
 

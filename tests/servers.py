@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
+import psutil
 import requests
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import Engine, create_engine, make_url, text
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -26,6 +28,32 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _admin_engine(url: str) -> Engine:
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def create_database(url: str) -> None:
+    """CREATE DATABASE for the database `url` names, through its server's `postgres`."""
+    admin = _admin_engine(url)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{make_url(url).database}"'))
+    finally:
+        admin.dispose()
+
+
+def drop_database(url: str) -> None:
+    """DROP DATABASE, disconnecting whoever is still on it."""
+    admin = _admin_engine(url)
+    try:
+        with admin.connect() as connection:
+            connection.execute(
+                text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+            )
+    finally:
+        admin.dispose()
+
+
 @contextmanager
 def fresh_database(backend: str, tmp_dir: Path, pg_url: str | None) -> Iterator[str]:
     """An empty database of its own, dropped afterwards."""
@@ -33,17 +61,13 @@ def fresh_database(backend: str, tmp_dir: Path, pg_url: str | None) -> Iterator[
         yield f"sqlite:///{tmp_dir / f'live-{uuid.uuid4().hex[:8]}.sqlite'}"
         return
     assert pg_url, "PostgreSQL tests need RUNSTATS_TEST_DATABASE_URL"
-    base = make_url(pg_url)
     name = f"runstats_live_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    create_database(url)
     try:
-        yield base.set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(url)
 
 
 def flask_command(env: Mapping[str, str], *args: str) -> str:
@@ -66,68 +90,84 @@ def create_token(env: Mapping[str, str], user: str, role: str) -> str:
 
 
 class GunicornServer:
-    """`gunicorn -c gunicorn.conf.py wsgi:app` with its own port and environment."""
+    """`gunicorn -c gunicorn.conf.py APP` with its own port and environment.
 
-    def __init__(self, env: Mapping[str, str], workers: int = 4, log_path: Path | None = None):
+    The one launcher of the tests and the benchmarks (bench/harness.py extends
+    it): ready once /healthz answers, stopped with SIGTERM then SIGKILL.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        workers: int = 4,
+        log_path: Path | None = None,
+        app: str = "wsgi:app",
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
         self.workers = workers
         self.log_path = log_path
+        self.app = app
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> GunicornServer:
+    def command(self) -> list[str]:
+        return [
+            str(BIN / "gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(self.workers),
+            *self.extra_args,
+            self.app,
+        ]
+
+    def start(self, timeout: float = 30) -> Self:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(self.workers),
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=log,
+            self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=log
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
+                raise self.failure(f"gunicorn exited with {self.process.returncode}")
+            if self.ready():
+                return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError("gunicorn did not become healthy in time")
+        raise self.failure("gunicorn did not become healthy in time")
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def failure(self, message: str) -> Exception:
+        return RuntimeError(f"{message}; see {self.log_path}" if self.log_path else message)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=10)
 
     def worker_pids(self) -> list[int]:
         assert self.process is not None
-        out = subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        return [int(pid) for pid in out.split()]
+        try:
+            return sorted(child.pid for child in psutil.Process(self.process.pid).children())
+        except psutil.NoSuchProcess:
+            return []
 
-    def __enter__(self) -> GunicornServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from .servers import free_port
+from .servers import create_database, free_port
 
 PG_BIN = Path("/usr/lib/postgresql")
 
@@ -60,6 +60,11 @@ class TemporaryPostgres:
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str = "runstats") -> str:
+        """A new empty database on this cluster; its URL."""
+        create_database(self.url(name))
+        return self.url(name)
 
     def start(self) -> TemporaryPostgres:
         if not self.data.exists():

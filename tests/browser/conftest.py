@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,27 +182,29 @@ def assert_clean(page: Any, problems: PageProblems) -> None:
     assert problems.unexpected() == [], f"console errors: {problems.unexpected()}"
 
 
-@pytest.fixture
-def page(browser: Any, live_site: LiveSite, problems: PageProblems) -> Iterator[Any]:
-    """A desktop-sized page; fails the test on console errors or CSP violations."""
-    context = open_context(browser, DESKTOP)
+@contextmanager
+def _checked_page(browser: Any, viewport: dict[str, int], problems: PageProblems) -> Iterator[Any]:
+    """A page of that size; fails the test on console errors or CSP violations."""
+    context = open_context(browser, viewport)
     tab = watch(context.new_page(), problems)
     try:
         yield tab
         assert_clean(tab, problems)
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_site: LiveSite, problems: PageProblems) -> Iterator[Any]:
+    """A desktop-sized page; fails the test on console errors or CSP violations."""
+    with _checked_page(browser, DESKTOP, problems) as tab:
+        yield tab
 
 
 @pytest.fixture
 def phone_page(browser: Any, live_site: LiveSite, problems: PageProblems) -> Iterator[Any]:
-    context = open_context(browser, PHONE)
-    tab = watch(context.new_page(), problems)
-    try:
+    with _checked_page(browser, PHONE, problems) as tab:
         yield tab
-        assert_clean(tab, problems)
-    finally:
-        context.close()
 
 
 def screenshot(page: Any, name: str, *, full_page: bool = False) -> Path:

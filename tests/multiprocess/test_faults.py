@@ -28,21 +28,21 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
 import pytest
 import requests
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 
 from runstats_app.statuses import ALLOWED_TRANSITIONS, STATUS_NAMES, RunStatus, is_terminal
 
 from ..servers import GunicornServer, create_token, flask_command
 from ..services import RedisServer, TcpProxy, TemporaryPostgres
+from .probes import aggregate_client_ports, pid_connected_from, runs_table_locked, wait_for
 
 pytestmark = pytest.mark.multiprocess
 
@@ -56,7 +56,6 @@ REQUEST_TIMEOUT = 20.0
 READ_CLIENTS = 3
 WRITE_CLIENTS = 3
 RUNS_PER_WRITER = 4
-AGGREGATE = "%GROUP BY pipeline_runs.status%"
 # A request that began within this long after the database came back may still see it down.
 RECOVERY_SLACK_SECONDS = 5.0
 READ_FILTERS = [
@@ -127,7 +126,7 @@ class Gate:
         with self._lock:
             self._open.clear()
         try:
-            assert _wait_for(lambda: self._inflight == 0, timeout=REQUEST_TIMEOUT)
+            assert wait_for(lambda: self._inflight == 0, timeout=REQUEST_TIMEOUT)
             yield
         finally:
             self._open.set()
@@ -156,12 +155,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     server: GunicornServer | None = None
     db: Engine | None = None
     try:
-        admin = create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("CREATE DATABASE runstats"))
-        admin.dispose()
+        url = postgres.create_database()
         env = {
-            "RUNSTATS_DATABASE_URL": postgres.url("runstats"),
+            "RUNSTATS_DATABASE_URL": url,
             "RUNSTATS_REDIS_URL": proxy.url,
             "RUNSTATS_SECRET_KEY": "faults",
             "RUNSTATS_STATS_CACHE_TTL": str(TTL_SECONDS),
@@ -173,7 +169,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         flask_command(env, "db", "upgrade")
         flask_command(env, "demo-data", "--runs", "2000", "--seed", "11")
         token = create_token(env, "alice", "writer")
-        db = create_engine(postgres.url("runstats"), pool_pre_ping=True)
+        db = create_engine(url, pool_pre_ping=True)
         server = GunicornServer(env, workers=WORKERS, log_path=logs / "gunicorn.log").start()
         yield Stack(postgres, redis_server, proxy, server, db, token)
     finally:
@@ -314,51 +310,11 @@ def _writer(
 # --- the faults --------------------------------------------------------------------------
 
 
-def _wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    return condition()
-
-
 def _ready(stack: Stack) -> bool:
     try:
         return requests.get(f"{stack.url}/readyz", timeout=5).status_code == 200
     except requests.RequestException:
         return False
-
-
-@contextmanager
-def _runs_table_locked(stack: Stack) -> Iterator[None]:
-    """Aggregates (and everything else on the table) wait until we let go."""
-    with stack.db.connect() as connection:
-        connection.execute(text("LOCK TABLE pipeline_runs IN ACCESS EXCLUSIVE MODE"))
-        try:
-            yield
-        finally:
-            connection.rollback()
-
-
-def _aggregate_client_ports(stack: Stack) -> list[int]:
-    with stack.db.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT client_port FROM pg_stat_activity "
-                "WHERE state = 'active' AND query LIKE :q AND pid <> pg_backend_pid()"
-            ),
-            {"q": AGGREGATE},
-        )
-        return [int(port) for (port,) in rows]
-
-
-def _pid_connected_from(port: int) -> int | None:
-    for connection in psutil.net_connections(kind="tcp"):
-        if connection.laddr and connection.laddr.port == port and connection.pid:
-            return int(connection.pid)
-    return None
 
 
 def _kill_the_lease_holder(stack: Stack, gate: Gate) -> tuple[list[Answer], int]:
@@ -380,14 +336,14 @@ def _kill_the_lease_holder(stack: Stack, gate: Gate) -> tuple[list[Answer], int]
         }
     )
     url = f"{stack.url}/api/pipeline_runs/stats"
-    with ThreadPoolExecutor(4) as pool, gate.closed(), _runs_table_locked(stack):
+    with ThreadPoolExecutor(4) as pool, gate.closed(), runs_table_locked(stack.db):
         futures = [
             pool.submit(_call, "lease-stats", "GET", url, params={"filter_query": cold})
             for _ in range(4)
         ]
-        ports = _wait_for(lambda: _aggregate_client_ports(stack), timeout=5)
+        ports = wait_for(lambda: aggregate_client_ports(stack.db), timeout=5)
         assert len(ports) == 1, f"expected one aggregate under the lease, saw {ports}"
-        holder = _pid_connected_from(ports[0])
+        holder = pid_connected_from(ports[0])
         assert holder is not None and holder in stack.server.worker_pids()
         os.kill(holder, signal.SIGKILL)
     return [f.result() for f in futures], holder
@@ -477,7 +433,7 @@ def test_traffic_survives_redis_postgres_and_a_killed_lease_holder(stack: Stack)
             stack.postgres.stop()
             time.sleep(3)
             stack.postgres.start()
-            assert _wait_for(lambda: _ready(stack), timeout=30, interval=0.2)
+            assert wait_for(lambda: _ready(stack), timeout=30, interval=0.2)
             timeline.db_down.append((down_at, time.monotonic() + RECOVERY_SLACK_SECONDS))
             time.sleep(RECOVERY_SLACK_SECONDS)
             # (c) The worker holding a stats lease dies mid-aggregate.
@@ -534,4 +490,4 @@ def test_traffic_survives_redis_postgres_and_a_killed_lease_holder(stack: Stack)
         }
         return caches <= {"hit", "miss"}
 
-    assert _wait_for(shared_cache_serves, timeout=15, interval=0.5)
+    assert wait_for(shared_cache_serves, timeout=15, interval=0.5)

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
 from ..servers import GunicornServer, flask_command
 from ..services import TemporaryPostgres
@@ -19,12 +18,9 @@ def own_database_service(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[TemporaryPostgres, GunicornServer]]:
     postgres = TemporaryPostgres().start()
-    admin = create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text("CREATE DATABASE runstats"))
-    admin.dispose()
+    url = postgres.create_database()
     env = {
-        "RUNSTATS_DATABASE_URL": postgres.url("runstats"),
+        "RUNSTATS_DATABASE_URL": url,
         "RUNSTATS_SECRET_KEY": "readiness",
     }
     flask_command(env, "db", "upgrade")

@@ -14,11 +14,10 @@ import statistics
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 import pytest
 import redis
 import requests
@@ -29,6 +28,13 @@ from runstats_app.stats.canonical import cache_key
 
 from ..servers import GunicornServer, flask_command
 from ..services import RedisServer, TcpProxy, TemporaryPostgres
+from .probes import (
+    AGGREGATE,
+    aggregate_client_ports,
+    pid_connected_from,
+    runs_table_locked,
+    wait_for,
+)
 
 pytestmark = pytest.mark.multiprocess
 
@@ -39,7 +45,6 @@ LEASE_MS = 4000
 WAIT_MS = 9000
 WORKERS_PER_HOST = 4
 BREAKER_RESET_SECONDS = 5.0
-AGGREGATE = "%GROUP BY pipeline_runs.status%"
 
 
 @dataclass
@@ -66,27 +71,12 @@ class Stack:
             connection.execute(text("SELECT pg_stat_statements_reset()"))
             connection.commit()
 
-    @contextmanager
-    def slow_aggregate(self) -> Iterator[None]:
+    def slow_aggregate(self) -> AbstractContextManager[None]:
         """Hold an exclusive lock on the runs table: aggregates wait until we let go."""
-        with self.db.connect() as connection:
-            connection.execute(text("LOCK TABLE pipeline_runs IN ACCESS EXCLUSIVE MODE"))
-            try:
-                yield
-            finally:
-                connection.rollback()
+        return runs_table_locked(self.db)
 
     def active_aggregates(self) -> list[int]:
-        """Client ports of the backends running an aggregate now."""
-        with self.db.connect() as connection:
-            rows = connection.execute(
-                text(
-                    "SELECT client_port FROM pg_stat_activity "
-                    "WHERE state = 'active' AND query LIKE :q AND pid <> pg_backend_pid()"
-                ),
-                {"q": AGGREGATE},
-            )
-            return [int(port) for (port,) in rows]
+        return aggregate_client_ports(self.db)
 
     def expected_counts(self, where_sql: str = "TRUE") -> dict[str, int]:
         with self.db.connect() as connection:
@@ -115,16 +105,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     postgres = TemporaryPostgres().start()
     redis_server = RedisServer().start()
     proxy = TcpProxy(redis_server.port).start()
-    admin = create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text("CREATE DATABASE runstats"))
-    admin.dispose()
-    db = create_engine(postgres.url("runstats"))
+    url = postgres.create_database()
+    db = create_engine(url)
     with db.connect() as connection:
         connection.execute(text("CREATE EXTENSION pg_stat_statements"))
         connection.commit()
     env = {
-        "RUNSTATS_DATABASE_URL": postgres.url("runstats"),
+        "RUNSTATS_DATABASE_URL": url,
         "RUNSTATS_REDIS_URL": proxy.url,
         "RUNSTATS_SECRET_KEY": "stats-stack",
         "RUNSTATS_STATS_CACHE_TTL": str(TTL_SECONDS),
@@ -195,16 +182,6 @@ def _burst(stack: Stack, count: int, filter_query: str, threads: int = 64) -> An
     return pool, [pool.submit(_get, stack, i, filter_query) for i in range(count)]
 
 
-def _wait_for(condition: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    return condition()
-
-
 def _counts(answer: Answer) -> dict[str, int]:
     body = json.loads(answer.body)
     return {status: n for status, n in body["counts_by_status"].items() if n}
@@ -217,7 +194,7 @@ def test_cold_burst_of_200_runs_one_aggregate_and_everyone_gets_the_same_body(
     stack.reset_counts()
     with stack.slow_aggregate():
         pool, futures = _burst(stack, 200, filter_query)
-        assert _wait_for(stack.active_aggregates, 5), "no aggregate started"
+        assert wait_for(stack.active_aggregates, 5), "no aggregate started"
         time.sleep(1.0)
     answers = [f.result() for f in futures]
     pool.shutdown()
@@ -251,7 +228,7 @@ def test_after_soft_expiry_one_recompute_while_everyone_else_gets_stale_at_once(
     compute_seconds = 1.5
     with stack.slow_aggregate():
         pool, futures = _burst(stack, 100, filter_query, threads=16)
-        assert _wait_for(stack.active_aggregates, 5)
+        assert wait_for(stack.active_aggregates, 5)
         time.sleep(compute_seconds)
     answers = [f.result() for f in futures]
     pool.shutdown()
@@ -263,25 +240,18 @@ def test_after_soft_expiry_one_recompute_while_everyone_else_gets_stale_at_once(
     assert stack.aggregate_calls() == 1
 
 
-def _pid_listening_from(port: int) -> int | None:
-    for connection in psutil.net_connections(kind="tcp"):
-        if connection.laddr and connection.laddr.port == port and connection.pid:
-            return int(connection.pid)
-    return None
-
-
 def test_a_killed_lease_owner_is_replaced_once_after_its_lease_expires(stack: Stack) -> None:
     filter_query = _filter("backfill")
     stack.reset_counts()
     with stack.slow_aggregate():
         pool, futures = _burst(stack, 40, filter_query, threads=40)
-        ports = _wait_for(stack.active_aggregates, 5)
+        ports = wait_for(stack.active_aggregates, 5)
         assert len(ports) == 1
-        owner = _pid_listening_from(ports[0])
+        owner = pid_connected_from(ports[0])
         assert owner is not None
         os.kill(owner, signal.SIGKILL)
         killed_at = time.monotonic()
-        successor = _wait_for(lambda: [p for p in stack.active_aggregates() if p != ports[0]], 10)
+        successor = wait_for(lambda: [p for p in stack.active_aggregates() if p != ports[0]], 10)
         assert successor, "nobody took over the lease"
         assert time.monotonic() - killed_at >= (LEASE_MS / 1000) * 0.5
     outcomes = []

@@ -1,0 +1,57 @@
+"""What the multi-process tests watch from outside the app: aggregates running in
+PostgreSQL, the worker that sent them, and conditions that become true in time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psutil
+from sqlalchemy import Engine, text
+
+AGGREGATE = "%GROUP BY pipeline_runs.status%"
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
+    """The first truthy value of `condition` within `timeout`, else its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    return condition()
+
+
+@contextmanager
+def runs_table_locked(db: Engine) -> Iterator[None]:
+    """Aggregates (and everything else on the runs table) wait until we let go."""
+    with db.connect() as connection:
+        connection.execute(text("LOCK TABLE pipeline_runs IN ACCESS EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            connection.rollback()
+
+
+def aggregate_client_ports(db: Engine) -> list[int]:
+    """Client ports of the backends running an aggregate now."""
+    with db.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT client_port FROM pg_stat_activity "
+                "WHERE state = 'active' AND query LIKE :q AND pid <> pg_backend_pid()"
+            ),
+            {"q": AGGREGATE},
+        )
+        return [int(port) for (port,) in rows]
+
+
+def pid_connected_from(port: int) -> int | None:
+    """The local process whose TCP connection uses `port` (a worker's database socket)."""
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.laddr and connection.laddr.port == port and connection.pid:
+            return int(connection.pid)
+    return None
