@@ -13,20 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-STATUSES = (
-    "QUEUED",
-    "PENDING",
-    "RUNNING",
-    "CANCELLING",
-    "SUCCEEDED",
-    "FAILED",
-    "SYSTEM_ERROR",
-    "CANCELLED",
-    "SKIPPED",
-)
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "SYSTEM_ERROR", "CANCELLED", "SKIPPED"})
-NON_TERMINAL = tuple(s for s in STATUSES if s not in TERMINAL)
-
 CREATED_BY = "system/pipeline_run.created_by"
 NAME = "system/pipeline_run.name"
 CREATED_AT = "system/pipeline_run.date.created_at"

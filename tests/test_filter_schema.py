@@ -7,7 +7,6 @@ The predicate count likewise includes nested ``and``/``or``/``not`` but not the 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,17 +15,16 @@ import pytest
 from runstats_app.filters import nodes
 from runstats_app.filters.schema import FilterQueryError, parse_filter_query
 
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
-
-LEAF: dict[str, Any] = {"key_exists": {"key": "team"}}
-
-
-def dumps(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+from .filter_cases import (
+    CREATED_AT,
+    GRAMMAR_ERRORS,
+    LEAF,
+    MALFORMED_FILTERS,
+    NAME,
+    STATUS,
+    STATUS_UPDATED_AT,
+    dumps,
+)
 
 
 def root(*predicates: Any) -> str:
@@ -158,186 +156,13 @@ def test_time_range_with_one_bound_is_accepted() -> None:
 # --- error paths ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("document", "path"),
-    [
-        pytest.param({"and": []}, "and", id="empty-and"),
-        pytest.param({"or": []}, "or", id="empty-or"),
-        pytest.param({"and": [LEAF, {"or": []}]}, "and[1].or", id="nested-empty-or"),
-        pytest.param({"and": "x"}, "and", id="and-not-a-list"),
-        pytest.param({"and": [{}]}, "and[0]", id="predicate-with-no-key"),
-        pytest.param(
-            {"and": [LEAF, {**LEAF, "value_equals": {"key": "a", "value": "b"}}]},
-            "and[1]",
-            id="predicate-with-two-keys",
-        ),
-        pytest.param({"and": ["key_exists"]}, "and[0]", id="predicate-not-an-object"),
-        pytest.param({"and": [{"value_like": {"key": "a"}}]}, "and[0]", id="unknown-predicate"),
-        pytest.param(
-            {"and": [{"key_exists": {"key": "a", "value": "b"}}]},
-            "and[0].key_exists.value",
-            id="unknown-field",
-        ),
-        pytest.param(
-            {"and": [{"key_exists": "team"}]}, "and[0].key_exists", id="leaf-body-not-an-object"
-        ),
-        pytest.param({"and": [{"key_exists": {}}]}, "and[0].key_exists.key", id="missing-key"),
-        pytest.param(
-            {"and": [{"key_exists": {"key": 7}}]}, "and[0].key_exists.key", id="key-not-a-string"
-        ),
-        pytest.param(
-            {"and": [{"key_exists": {"key": ""}}]}, "and[0].key_exists.key", id="empty-key"
-        ),
-        pytest.param(
-            {"and": [{"value_equals": {"key": "a"}}]},
-            "and[0].value_equals.value",
-            id="missing-value",
-        ),
-        pytest.param(
-            {"and": [{"value_equals": {"key": "a", "value": 1}}]},
-            "and[0].value_equals.value",
-            id="value-not-a-string",
-        ),
-        pytest.param(
-            {"and": [{"value_equals": {"key": "a", "value": None}}]},
-            "and[0].value_equals.value",
-            id="value-null",
-        ),
-        pytest.param(
-            {"and": [{"value_in": {"key": "a", "values": "x"}}]},
-            "and[0].value_in.values",
-            id="values-not-a-list",
-        ),
-        pytest.param(
-            {"and": [{"value_in": {"key": "a", "values": ["x", 1]}}]},
-            "and[0].value_in.values[1]",
-            id="values-item-not-a-string",
-        ),
-        pytest.param(
-            {"and": [{"value_in": {"key": "a", "values": []}}]},
-            "and[0].value_in.values",
-            id="values-empty",
-        ),
-        pytest.param(
-            {"and": [{"value_contains": {"key": "a", "value_substring": ""}}]},
-            "and[0].value_contains.value_substring",
-            id="empty-substring",
-        ),
-        pytest.param({"and": [{"not": []}]}, "and[0].not", id="not-body-not-a-predicate"),
-        pytest.param(
-            {"and": [{"not": {"value_in": {"key": "a", "values": []}}}]},
-            "and[0].not.value_in.values",
-            id="error-under-not",
-        ),
-        pytest.param(
-            {"and": [LEAF, {"time_range": {"key": CREATED_AT}}]},
-            "and[1].time_range",
-            id="time-range-without-bounds",
-        ),
-        pytest.param(
-            {
-                "and": [
-                    LEAF,
-                    {"time_range": {"key": CREATED_AT, "start_time": "2026-03-19T12:00:00"}},
-                ]
-            },
-            "and[1].time_range.start_time",
-            id="naive-start-time",
-        ),
-        pytest.param(
-            {"and": [{"time_range": {"key": CREATED_AT, "end_time": "19/03/2026"}}]},
-            "and[0].time_range.end_time",
-            id="non-rfc3339-end-time",
-        ),
-        pytest.param(
-            {"and": [{"time_range": {"key": CREATED_AT, "end_time": 1773921600}}]},
-            "and[0].time_range.end_time",
-            id="numeric-end-time",
-        ),
-        pytest.param(
-            {"and": [{"time_range": {"key": CREATED_AT, "start_time": "2026-02-30T00:00:00Z"}}]},
-            "and[0].time_range.start_time",
-            id="impossible-date",
-        ),
-        pytest.param(
-            {"and": [{"time_range": {"key": "team", "start_time": "2026-03-19T12:00:00Z"}}]},
-            "and[0].time_range",
-            id="time-range-on-annotation-key",
-        ),
-        pytest.param(
-            {"and": [{"value_contains": {"key": CREATED_BY, "value_substring": "a"}}]},
-            "and[0].value_contains",
-            id="value-contains-on-created-by",
-        ),
-        pytest.param(
-            {"and": [{"time_range": {"key": NAME, "start_time": "2026-03-19T12:00:00Z"}}]},
-            "and[0].time_range",
-            id="time-range-on-name",
-        ),
-        pytest.param(
-            {"and": [{"key_exists": {"key": STATUS}}]},
-            "and[0].key_exists",
-            id="key-exists-on-status",
-        ),
-        pytest.param(
-            {"and": [{"value_equals": {"key": CREATED_AT, "value": "x"}}]},
-            "and[0].value_equals",
-            id="value-equals-on-created-at",
-        ),
-        pytest.param(
-            {"and": [{"key_exists": {"key": "system/pipeline_run.owner"}}]},
-            "and[0].key_exists",
-            id="unknown-system-key",
-        ),
-        pytest.param(
-            {"and": [{"value_equals": {"key": STATUS, "value": "DONE"}}]},
-            "and[0].value_equals.value",
-            id="status-value-not-a-status",
-        ),
-        pytest.param(
-            {"and": [{"value_equals": {"key": STATUS, "value": "running"}}]},
-            "and[0].value_equals.value",
-            id="status-value-wrong-case",
-        ),
-        pytest.param(
-            {"and": [{"value_in": {"key": STATUS, "values": ["RUNNING", "DONE"]}}]},
-            "and[0].value_in.values[1]",
-            id="status-values-item-not-a-status",
-        ),
-    ],
-)
+@pytest.mark.parametrize(("document", "path"), GRAMMAR_ERRORS)
 def test_grammar_error_names_its_json_path(document: Any, path: str) -> None:
     errors = parse_error(dumps(document))
     assert any(key == path or key.startswith((f"{path}.", f"{path}[")) for key in errors), errors
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        pytest.param('{"and": [', id="truncated"),
-        pytest.param("{'and': []}", id="single-quotes"),
-        pytest.param("", id="empty-string"),
-        pytest.param("[]", id="root-list"),
-        pytest.param('"and"', id="root-string"),
-        pytest.param("null", id="root-null"),
-        pytest.param("{}", id="root-without-and-or"),
-        pytest.param(dumps({"not": LEAF}), id="root-not"),
-        pytest.param(dumps(LEAF), id="root-leaf"),
-        pytest.param(dumps({"and": [LEAF], "or": [LEAF]}), id="root-with-and-and-or"),
-        pytest.param(
-            '{"and": [{"key_exists": {"key": "a"}}], "and": [{"key_exists": {"key": "b"}}]}',
-            id="duplicate-root-key",
-        ),
-        pytest.param(
-            '{"and": [{"key_exists": {"key": "a", "key": "b"}}]}', id="duplicate-nested-key"
-        ),
-        pytest.param('{"and": [{"value_equals": {"key": "a", "value": NaN}}]}', id="nan"),
-        pytest.param(
-            '{"and": [{"value_equals": {"key": "a", "value": Infinity}}]}', id="infinity"
-        ),
-        pytest.param("[" * 4000 + "]" * 4000, id="deep-raw-json-within-size-limit"),
-    ],
-)
+@pytest.mark.parametrize("raw", MALFORMED_FILTERS)
 def test_malformed_document_is_rejected(raw: str) -> None:
     parse_error(raw)
 

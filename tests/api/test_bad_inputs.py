@@ -10,15 +10,18 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-RUNS = "/api/pipeline_runs/"
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
-TERMINAL = ["SUCCEEDED", "FAILED", "SYSTEM_ERROR", "CANCELLED", "SKIPPED"]
+from ..contract import TERMINAL
+from ..filter_cases import (
+    CREATED_AT,
+    CREATED_BY,
+    GRAMMAR_ERRORS,
+    LEAF,
+    MALFORMED_FILTERS,
+    NAME,
+    dumps,
+)
 
-LEAF: dict[str, Any] = {"key_exists": {"key": "team"}}
+RUNS = "/api/pipeline_runs/"
 LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "SELECT ", " FROM ")
 
 Auth = Callable[..., dict[str, str]]
@@ -61,10 +64,6 @@ def assert_names_path(body: dict[str, Any], path: str) -> None:
     assert any(key == path or key.startswith((f"{path}.", f"{path}[")) for key in keys), body
 
 
-def dumps(document: Any) -> str:
-    return json.dumps(document, separators=(",", ":"))
-
-
 def list_with_filter(client: FlaskClient, raw: str, **params: Any) -> TestResponse:
     return client.get(RUNS, query_string={"filter_query": raw, **params})
 
@@ -78,164 +77,11 @@ def create_run(client: FlaskClient, auth: Auth, **body: Any) -> dict[str, Any]:
 
 # --- filter_query grammar ---------------------------------------------------------------
 
-MALFORMED_FILTERS = [
-    pytest.param('{"and": [', id="malformed-json"),
-    pytest.param("{'and': []}", id="single-quoted-json"),
-    pytest.param("[]", id="root-list"),
-    pytest.param('"and"', id="root-string"),
-    pytest.param("null", id="root-null"),
-    pytest.param("{}", id="root-with-neither-and-nor-or"),
-    pytest.param(dumps(LEAF), id="root-is-a-leaf"),
-    pytest.param(dumps({"not": LEAF}), id="root-is-not"),
-    pytest.param(dumps({"and": [LEAF], "or": [LEAF]}), id="root-with-both-and-and-or"),
-    pytest.param(
-        '{"and": [{"key_exists": {"key": "a"}}], "and": [{"key_exists": {"key": "b"}}]}',
-        id="duplicate-root-key",
-    ),
-    pytest.param(
-        '{"and": [{"value_equals": {"key": "a", "value": "x", "value": "y"}}]}',
-        id="duplicate-key-in-predicate",
-    ),
-    pytest.param('{"and": [{"value_equals": {"key": "a", "value": NaN}}]}', id="nan"),
-    pytest.param('{"and": [{"value_equals": {"key": "a", "value": -Infinity}}]}', id="infinity"),
-]
-
 
 @pytest.mark.parametrize("raw", MALFORMED_FILTERS)
 def test_malformed_filter_query_is_400_naming_filter_query(client: FlaskClient, raw: str) -> None:
     body = assert_bad_request(list_with_filter(client, raw))
     assert "filter_query" in error_keys(body)
-
-
-GRAMMAR_ERRORS = [
-    pytest.param({"and": []}, "and", id="empty-and"),
-    pytest.param({"or": []}, "or", id="empty-or"),
-    pytest.param({"and": [LEAF, {"or": []}]}, "and[1].or", id="nested-empty-or"),
-    pytest.param({"and": [LEAF, {}]}, "and[1]", id="predicate-with-zero-keys"),
-    pytest.param(
-        {"and": [{**LEAF, "value_equals": {"key": "a", "value": "b"}}]},
-        "and[0]",
-        id="predicate-with-two-keys",
-    ),
-    pytest.param(
-        {"and": [{"value_like": {"key": "a", "value": "b"}}]}, "and[0]", id="unknown-predicate"
-    ),
-    pytest.param(
-        {"and": [{"key_exists": {"key": "a", "value": "b"}}]},
-        "and[0].key_exists.value",
-        id="unknown-field-in-predicate",
-    ),
-    pytest.param(
-        {"and": [{"key_exists": "team"}]}, "and[0].key_exists", id="predicate-body-not-an-object"
-    ),
-    pytest.param({"and": [{"not": [LEAF]}]}, "and[0].not", id="not-body-not-a-predicate"),
-    pytest.param(
-        {"and": [{"value_equals": {"key": 12, "value": "x"}}]},
-        "and[0].value_equals.key",
-        id="key-is-a-number",
-    ),
-    pytest.param(
-        {"and": [{"value_equals": {"key": "a", "value": 12}}]},
-        "and[0].value_equals.value",
-        id="value-is-a-number",
-    ),
-    pytest.param(
-        {"and": [{"value_in": {"key": "a", "values": "x"}}]},
-        "and[0].value_in.values",
-        id="values-not-a-list",
-    ),
-    pytest.param(
-        {"and": [{"value_in": {"key": "a", "values": ["x", 3]}}]},
-        "and[0].value_in.values[1]",
-        id="value-in-item-not-a-string",
-    ),
-    pytest.param({"and": [{"key_exists": {"key": ""}}]}, "and[0].key_exists.key", id="empty-key"),
-    pytest.param({"and": [{"key_exists": {}}]}, "and[0].key_exists.key", id="missing-key"),
-    pytest.param(
-        {"and": [{"value_contains": {"key": "a", "value_substring": ""}}]},
-        "and[0].value_contains.value_substring",
-        id="empty-substring",
-    ),
-    pytest.param(
-        {"and": [{"value_in": {"key": "a", "values": []}}]},
-        "and[0].value_in.values",
-        id="value-in-empty-list",
-    ),
-    pytest.param(
-        {"and": [{"not": {"value_in": {"key": "a", "values": []}}}]},
-        "and[0].not.value_in.values",
-        id="error-inside-not",
-    ),
-    pytest.param(
-        {"and": [LEAF, {"time_range": {"key": CREATED_AT}}]},
-        "and[1].time_range",
-        id="time-range-without-bounds",
-    ),
-    pytest.param(
-        {
-            "and": [
-                LEAF,
-                {
-                    "time_range": {
-                        "key": CREATED_AT,
-                        "start_time": "2026-03-20T00:00:00Z",
-                        "end_time": "2026-03-19T00:00:00Z",
-                    }
-                },
-            ]
-        },
-        "and[1].time_range",
-        id="time-range-start-after-end",
-    ),
-    pytest.param(
-        {"and": [LEAF, {"time_range": {"key": CREATED_AT, "start_time": "2026-03-19T12:00:00"}}]},
-        "and[1].time_range.start_time",
-        id="time-range-naive-timestamp",
-    ),
-    pytest.param(
-        {"and": [LEAF, {"time_range": {"key": STATUS_UPDATED_AT, "end_time": "March 19, 2026"}}]},
-        "and[1].time_range.end_time",
-        id="time-range-not-rfc3339",
-    ),
-    pytest.param(
-        {"and": [{"time_range": {"key": "team", "start_time": "2026-03-19T12:00:00Z"}}]},
-        "and[0].time_range",
-        id="time-range-on-annotation-key",
-    ),
-    pytest.param(
-        {"and": [{"value_contains": {"key": CREATED_BY, "value_substring": "al"}}]},
-        "and[0].value_contains",
-        id="value-contains-on-created-by",
-    ),
-    pytest.param(
-        {"and": [{"time_range": {"key": NAME, "start_time": "2026-03-19T12:00:00Z"}}]},
-        "and[0].time_range",
-        id="time-range-on-name",
-    ),
-    pytest.param(
-        {"and": [{"key_exists": {"key": STATUS}}]}, "and[0].key_exists", id="key-exists-on-status"
-    ),
-    pytest.param(
-        {"and": [{"value_equals": {"key": CREATED_AT, "value": "x"}}]},
-        "and[0].value_equals",
-        id="value-equals-on-created-at",
-    ),
-    pytest.param(
-        {"and": [{"key_exists": {"key": "system/pipeline_run.owner"}}]},
-        "and[0].key_exists",
-        id="unknown-system-key",
-    ),
-    pytest.param(
-        {"and": [{"value_equals": {"key": STATUS, "value": "DONE"}}]},
-        "and[0].value_equals.value",
-        id="status-value-equals-non-status",
-    ),
-    pytest.param(
-        {"and": [{"value_in": {"key": STATUS, "values": ["RUNNING", "running"]}}]},
-        "and[0].value_in.values[1]",
-        id="status-value-in-non-status",
-    ),
-]
 
 
 @pytest.mark.parametrize(("document", "path"), GRAMMAR_ERRORS)

@@ -27,14 +27,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.contract import NON_TERMINAL, STATUSES
 from tests.filter_oracle import (
     CREATED_AT,
     CREATED_BY,
     NAME,
-    NON_TERMINAL,
     STATUS,
     STATUS_UPDATED_AT,
-    STATUSES,
     MeUnresolved,
     Run,
     expected_ids,

@@ -23,27 +23,17 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.test import TestResponse
 
 from runstats_app.extensions import db
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
+from ..contract import NON_TERMINAL, STATUSES
+from ..run_api import assert_error_envelope, change_status, create_run
+
 STATS_URL = "/api/pipeline_runs/stats"
 LIST_URL = "/api/pipeline_runs/"
-STATUSES = (
-    "QUEUED",
-    "PENDING",
-    "RUNNING",
-    "CANCELLING",
-    "SUCCEEDED",
-    "FAILED",
-    "SYSTEM_ERROR",
-    "CANCELLED",
-    "SKIPPED",
-)
-NON_TERMINAL = ("QUEUED", "PENDING", "RUNNING", "CANCELLING")
 CREATED_BY = "system/pipeline_run.created_by"
 NAME = "system/pipeline_run.name"
 CREATED_AT = "system/pipeline_run.date.created_at"
@@ -137,35 +127,6 @@ def status_counts(runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-def create_run(client: FlaskClient, headers: Mapping[str, str], **body: Any) -> dict[str, Any]:
-    body.setdefault("name", "run")
-    response = client.post(LIST_URL, json=body, headers=dict(headers))
-    assert response.status_code == 201, response.get_data(as_text=True)
-    run: dict[str, Any] = response.json
-    return run
-
-
-def transition(
-    client: FlaskClient, headers: Mapping[str, str], run_id: str, status: str
-) -> dict[str, Any]:
-    response = client.post(
-        f"{LIST_URL}{run_id}/transitions", json={"status": status}, headers=dict(headers)
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-    run: dict[str, Any] = response.json
-    return run
-
-
-def assert_error_envelope(response: TestResponse, code: int) -> dict[str, Any]:
-    assert response.status_code == code, response.get_data(as_text=True)
-    body = response.json
-    assert isinstance(body, dict)
-    assert {"code", "status", "message"} <= set(body) <= {"code", "status", "message", "errors"}
-    assert body["code"] == code and body["status"] == HTTP_STATUS_CODES[code]
-    assert isinstance(body["message"], str) and body["message"]
-    return body
-
-
 def suite_filter(tag: str, *more: Mapping[str, Any]) -> dict[str, Any]:
     return {"and": [{"value_equals": {"key": SUITE, "value": tag}}, *more]}
 
@@ -215,7 +176,7 @@ def mixed_runs(client, admin, tag) -> list[dict[str, Any]]:
             annotations={SUITE: tag, "team": team},
         )
         for target in moves:
-            run = transition(client, admin, run["id"], target)
+            run = change_status(client, admin, run["id"], target)
         runs.append(run)
     return runs
 
@@ -394,7 +355,7 @@ def test_status_change_after_a_cached_result_is_not_visible_while_it_is_cached(c
     run = create_run(client, admin, status="RUNNING", annotations={SUITE: tag})
     query = params(suite_filter(tag))
     stats_body(client, query)
-    transition(client, admin, run["id"], "SUCCEEDED")
+    change_status(client, admin, run["id"], "SUCCEEDED")
     response = get_stats(client, query)
     assert response.headers["X-Cache"] == "hit"
     assert response.json["counts_by_status"]["RUNNING"] == 1
@@ -404,7 +365,7 @@ def test_status_change_after_a_cached_result_is_not_visible_while_it_is_cached(c
 def test_status_change_after_a_cached_result_is_visible_with_another_filter(client, admin, tag):
     run = create_run(client, admin, status="RUNNING", annotations={SUITE: tag})
     stats_body(client, params(suite_filter(tag)))
-    transition(client, admin, run["id"], "SUCCEEDED")
+    change_status(client, admin, run["id"], "SUCCEEDED")
     other = suite_filter(tag, {"key_exists": {"key": SUITE}})
     counts = stats_body(client, params(other))["counts_by_status"]
     assert (counts["RUNNING"], counts["SUCCEEDED"]) == (0, 1)
@@ -414,7 +375,7 @@ def test_status_change_is_visible_once_the_ttl_has_passed(client, admin, stats_c
     run = create_run(client, admin, status="RUNNING", annotations={SUITE: tag})
     query = suite_filter(tag)
     stats_body(client, params(query))
-    transition(client, admin, run["id"], "SUCCEEDED")
+    change_status(client, admin, run["id"], "SUCCEEDED")
     # Past the TTL, within the grace: Redis' PTTL is what the cache reads as the clock.
     stats_cache.client.pexpire(redis_key(stats_cache, query), stats_cache.settings.grace_ms - 1000)
     response = get_stats(client, params(query))

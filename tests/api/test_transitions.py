@@ -10,19 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from ..contract import STATUSES, TERMINAL
+
 RUNS = "/api/pipeline_runs/"
-STATUSES = [
-    "QUEUED",
-    "PENDING",
-    "RUNNING",
-    "CANCELLING",
-    "SUCCEEDED",
-    "FAILED",
-    "SYSTEM_ERROR",
-    "CANCELLED",
-    "SKIPPED",
-]
-TERMINAL = ["SUCCEEDED", "FAILED", "SYSTEM_ERROR", "CANCELLED", "SKIPPED"]
 # The contract's table, written out here so that the app's copy is what gets tested.
 ALLOWED: dict[str, set[str]] = {
     "QUEUED": {"PENDING", "RUNNING", "CANCELLING", "CANCELLED", "SKIPPED", "SYSTEM_ERROR"},

@@ -26,17 +26,8 @@ from runstats_app.filters.schema import MAX_DEPTH, MAX_PREDICATES, parse_filter_
 from runstats_app.stats import canonical
 from runstats_app.stats.canonical import cache_key
 
-STATUSES = (
-    "QUEUED",
-    "PENDING",
-    "RUNNING",
-    "CANCELLING",
-    "SUCCEEDED",
-    "FAILED",
-    "SYSTEM_ERROR",
-    "CANCELLED",
-    "SKIPPED",
-)
+from ..contract import STATUSES
+
 CREATED_BY = "system/pipeline_run.created_by"
 NAME = "system/pipeline_run.name"
 CREATED_AT = "system/pipeline_run.date.created_at"
