@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import select
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -66,7 +68,53 @@ def make_engine(url: str, statement_timeout_ms: int) -> Engine:
             "connect_timeout": 5,
             "application_name": "runstats",
         }
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kwargs)
+    engine = create_engine(url, pool_size=5, max_overflow=5, **kwargs)
+    _ping_idle_connections(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+_CHECKED_IN = "runstats_checked_in"
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pre-ping a pooled connection only when it may have died while in the pool.
+
+    Pinging every checkout costs a round trip per request (a seventh of a
+    status change). A connection is pinged, and replaced when dead, if it sat
+    idle for a second or more, or if the server sent it something while it
+    was idle: PostgreSQL writes to an idle connection only to say it is
+    closing it (a restart, pg_terminate_backend), so that check, one
+    zero-timeout poll of the socket, catches a restart however recent. What
+    neither catches, a host that vanished without closing its sockets, fails
+    the request that meets it, and the pool then recycles every connection.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None:
+            return
+        recent = time.monotonic() - checked_in < PING_AFTER_IDLE_SECONDS
+        if recent and not _server_spoke(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("a pooled connection died while idle") from exc
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """Whether an idle connection's socket has input waiting (or cannot be polled)."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError, AttributeError):
+        return True
+    return bool(readable)
 
 
 class _AppSession(Session):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -26,7 +26,7 @@ from ..filters.nodes import FilterNode
 from ..filters.sql import build_run_filter
 from ..ids import new_run_id
 from ..metrics import observe_transition
-from ..models import PipelineRun, RunAnnotation, StatusChange
+from ..models import Base, PipelineRun, RunAnnotation, StatusChange
 from ..pagination import Cursor
 from ..statuses import (
     RunStatus,
@@ -59,18 +59,49 @@ def _run_query() -> Any:
     )
 
 
-def _find_run(session: Session, query: Any, run_id: str) -> Any:
-    """What `query` finds for this run id; 404 when nothing (an unstorable id matches nothing)."""
-    found = (
-        session.scalar(query.where(PipelineRun.id == run_id)) if is_storable_text(run_id) else None
-    )
-    if found is None:
+def _found(run_id: str, fetch: Callable[[], Any]) -> Any:
+    """What `fetch` finds for this run id; 404 when nothing (an unstorable id matches nothing)."""
+    found = fetch() if is_storable_text(run_id) else None
+    if not found:
         raise NotFound(f"No pipeline run with id {run_id!r}.")
     return found
 
 
+def _find_run(session: Session, query: Any, run_id: str) -> Any:
+    return _found(run_id, lambda: session.scalar(query.where(PipelineRun.id == run_id)))
+
+
+_RUNS = Base.metadata.tables[PipelineRun.__tablename__]
+_ANNOTATIONS = Base.metadata.tables[RunAnnotation.__tablename__]
+_RUN_WITH_ANNOTATIONS = (
+    select(_RUNS, _ANNOTATIONS.c.key.label("annotation_key"), _ANNOTATIONS.c.value)
+    .outerjoin(_ANNOTATIONS, _ANNOTATIONS.c.run_id == _RUNS.c.id)
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .order_by(_ANNOTATIONS.c.key)
+)
+_HISTORY = Base.metadata.tables[StatusChange.__tablename__]
+_RUN_COLUMNS = tuple(column.key for column in _RUNS.columns)
+
+
 def get_run(session: Session, run_id: str) -> PipelineRun:
-    run: PipelineRun = _find_run(session, _run_query(), run_id)
+    """The run and its annotations, read by one statement into a detached PipelineRun.
+
+    Single-run reads sit on the write path (every status change reads the run
+    first), where the ORM's identity map and a second SELECT for the
+    annotations cost more than the change itself.
+    """
+    rows = _found(
+        run_id,
+        lambda: session.connection().execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all(),
+    )
+    first = rows[0]._mapping
+    run = PipelineRun(**{name: first[name] for name in _RUN_COLUMNS})
+    annotations = [
+        RunAnnotation(run_id=run.id, key=row.annotation_key, value=row.value)
+        for row in rows
+        if row.annotation_key is not None
+    ]
+    set_committed_value(run, "annotations", annotations)
     return run
 
 
@@ -203,7 +234,6 @@ def _change_status(
             )
             return run
         session.rollback()
-        session.expunge_all()
     raise Conflict("The run kept changing concurrently; retry.", {"current_status": None})
 
 
@@ -212,43 +242,86 @@ def _apply(
 ) -> float | None:
     """The guarded UPDATE plus its history row; None when another writer got there first."""
     now = _now()
+    started_at = run.started_at
+    if new_status is RunStatus.RUNNING and started_at is None:
+        started_at = now
     values: dict[str, Any] = {
         "status": new_status.value,
         "status_updated_at": now,
         "updated_at": now,
+        "started_at": started_at,
+        "ended_at": now if is_terminal(new_status) else None,
+        "attempt": run.attempt + 1 if is_retry(current, new_status) else run.attempt,
     }
-    if new_status is RunStatus.RUNNING and run.started_at is None:
-        values["started_at"] = now
-    if is_terminal(new_status):
-        values["ended_at"] = now
-    if is_retry(current, new_status):
-        values["attempt"] = run.attempt + 1
-    result = session.execute(
-        update(PipelineRun)
-        .where(
-            PipelineRun.id == run.id,
-            PipelineRun.status == current.value,
-            PipelineRun.attempt == run.attempt,
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
     seconds = max(0.0, (now - run.status_updated_at).total_seconds())
-    session.add(
-        StatusChange(
-            run_id=run.id,
-            from_status=current.value,
-            to_status=new_status.value,
-            at=now,
-            seconds_in_previous_status=seconds,
-        )
-    )
-    session.flush()
+    change = {
+        "run_id": run.id,
+        "from_status": current.value,
+        "to_status": new_status.value,
+        "at": now,
+        "seconds_in_previous_status": seconds,
+    }
+    guard = {"guard_status": current.value, "guard_attempt": run.attempt}
+    if not _update_with_history(session.connection(), {**values, **change, **guard}):
+        return None
     for name, value in values.items():
         set_committed_value(run, name, value)
     return seconds
+
+
+# Built once: a status change is the hottest write, and building a statement
+# (and its cache key) per request costs more CPU than executing it.
+_GUARDED_UPDATE = (
+    update(_RUNS)
+    .where(
+        _RUNS.c.id == bindparam("run_id"),
+        _RUNS.c.status == bindparam("guard_status"),
+        _RUNS.c.attempt == bindparam("guard_attempt"),
+    )
+    .values(
+        {
+            name: bindparam(name, type_=_RUNS.c[name].type)
+            for name in (
+                "status",
+                "status_updated_at",
+                "updated_at",
+                "started_at",
+                "ended_at",
+                "attempt",
+            )
+        }
+    )
+)
+_HISTORY_COLUMNS = ("run_id", "from_status", "to_status", "at", "seconds_in_previous_status")
+_HISTORY_INSERT = insert(_HISTORY).values(
+    {name: bindparam(name, type_=_HISTORY.c[name].type) for name in _HISTORY_COLUMNS}
+)
+_CHANGED = _GUARDED_UPDATE.returning(_RUNS.c.id).cte("changed")
+_UPDATE_WITH_HISTORY = (
+    insert(_HISTORY)
+    .from_select(
+        _HISTORY_COLUMNS,
+        select(
+            *(bindparam(name, type_=_HISTORY.c[name].type) for name in _HISTORY_COLUMNS)
+        ).select_from(_CHANGED),
+    )
+    .returning(_HISTORY.c.id)
+)
+
+
+def _update_with_history(connection: Connection, params: dict[str, Any]) -> bool:
+    """The guarded UPDATE and, when it changed the row, the history row.
+
+    PostgreSQL does both in one statement (a data-modifying CTE), saving a round
+    trip on the hottest write; SQLite cannot, and runs them one after the other
+    inside the same transaction.
+    """
+    if connection.dialect.name == "postgresql":
+        return connection.execute(_UPDATE_WITH_HISTORY, params).first() is not None
+    if connection.execute(_GUARDED_UPDATE, params).rowcount != 1:
+        return False
+    connection.execute(_HISTORY_INSERT, params)
+    return True
 
 
 def history(session: Session, run_id: str) -> list[StatusChange]:
@@ -308,7 +381,6 @@ def set_annotation(
         )
         _touch(session, run)
     session.commit()
-    session.expunge_all()
     return get_run(session, run_id)
 
 
