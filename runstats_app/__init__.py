@@ -54,6 +54,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from .extensions import api, db, migrate
     from .pagination import PageTokens
     from .runs.routes import blp as runs_blp
+    from .stats import shortcut as stats_shortcut
     from .stats.cache import CacheSettings, StatsCache, make_redis_client
     from .stats.routes import blp as stats_blp
     from .web.routes import bp as web_bp
@@ -101,6 +102,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             require_role(Role.reader)
 
     security.init_app(app)
+    stats_shortcut.install(app, settings.require_auth_for_reads)
 
     return app
 

@@ -17,35 +17,42 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def _request_id() -> str:
+def request_id_for(incoming: str | None) -> str:
     """The caller's id when it is a sane token, else a new one (never echo arbitrary bytes)."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return incoming if incoming and _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def record(method: str, route: str, status: int, seconds: float, request_id: str) -> None:
+    """The latency sample and the access log line of one answered request."""
+    http_request_seconds.labels(route=route, method=method, status=str(status)).observe(seconds)
+    log.info(
+        "request method=%s route=%s status=%d duration_ms=%.1f request_id=%s",
+        method,
+        route,
+        status,
+        seconds * 1000,
+        request_id,
+    )
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         g.request_started = time.perf_counter()
-        g.request_id = _request_id()
+        g.request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
 
     @app.after_request
     def _finish(response: Response) -> Response:
         started = g.get("request_started")
         if started is None:
             return response
-        seconds = time.perf_counter() - started
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        http_request_seconds.labels(
-            route=route, method=request.method, status=str(response.status_code)
-        ).observe(seconds)
         response.headers[REQUEST_ID_HEADER] = g.request_id
-        log.info(
-            "request method=%s route=%s status=%d duration_ms=%.1f request_id=%s",
+        record(
             request.method,
             route,
             response.status_code,
-            seconds * 1000,
+            time.perf_counter() - started,
             g.request_id,
         )
         return response

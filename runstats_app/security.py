@@ -23,6 +23,12 @@ HEADERS = {
 }
 
 
+JSON_HEADERS = (
+    *HEADERS.items(),
+    ("Content-Security-Policy", OTHER_CONTENT_SECURITY_POLICY),
+)
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _security_headers(response: Response) -> Response:

@@ -88,6 +88,10 @@ class StatsResult:
     cache: str
     max_age: int
 
+    def headers(self) -> list[tuple[str, str]]:
+        """How fresh the answer is, as every stats response says it."""
+        return [("Cache-Control", f"max-age={self.max_age}"), ("X-Cache", self.cache)]
+
 
 Compute = Callable[[], bytes]
 
@@ -137,6 +141,24 @@ class StatsCache:
         stats_cache_requests.labels(result=result.cache).inc()
         return result
 
+    def fresh_hit(self, key: str) -> StatsResult | None:
+        """The shared result when Redis holds a fresh one (counted as a hit); else None.
+
+        For a caller with the full path (`get`) to fall back on: nothing here
+        waits, takes a lease or computes, and a Redis error only feeds the breaker.
+        """
+        if self.client is None or not self.breaker.allow():
+            return None
+        key = self.namespace + key
+        try:
+            envelope, pttl = self._read(key)
+        except _RedisUnusable:
+            return None
+        fresh = self._fresh(key, envelope, pttl)
+        if fresh is not None:
+            stats_cache_requests.labels(result=HIT).inc()
+        return fresh
+
     # --- shared path -------------------------------------------------------
 
     def _redis(self, operation: Callable[[], Any]) -> Any:
@@ -175,15 +197,20 @@ class StatsCache:
             usable_seconds=pttl_ms / 1000,
         )
 
+    def _fresh(self, key: str, envelope: Envelope | None, pttl_ms: int) -> StatsResult | None:
+        """A hit when the stored result is fresh; any usable result is remembered locally."""
+        if envelope is None or pttl_ms <= 0:
+            return None
+        self._remember(key, envelope, pttl_ms)
+        fresh_ms = pttl_ms - self.settings.grace_ms
+        return StatsResult(envelope.body, HIT, fresh_ms // 1000) if fresh_ms > 0 else None
+
     def _from_redis(self, key: str, compute: Compute) -> StatsResult:
         envelope, pttl = self._read(key)
-        stale: Envelope | None = None
-        if envelope is not None and pttl > 0:
-            self._remember(key, envelope, pttl)
-            fresh_ms = pttl - self.settings.grace_ms
-            if fresh_ms > 0:
-                return StatsResult(envelope.body, HIT, fresh_ms // 1000)
-            stale = envelope
+        fresh = self._fresh(key, envelope, pttl)
+        if fresh is not None:
+            return fresh
+        stale = envelope if envelope is not None and pttl > 0 else None
         lease = self._try_lease(key)
         if lease is not None:
             return self._compute_and_publish(key, lease, compute, stale)
@@ -217,10 +244,10 @@ class StatsCache:
             # Between our read and our lease, an owner may have published and
             # released: serve its result instead of running the aggregate again.
             envelope, pttl = self._read(key)
-            if envelope is not None and pttl - self.settings.grace_ms > 0:
+            fresh = self._fresh(key, envelope, pttl)
+            if fresh is not None:
                 self._release(lease)
-                self._remember(key, envelope, pttl)
-                return StatsResult(envelope.body, HIT, (pttl - self.settings.grace_ms) // 1000)
+                return fresh
             pipe = self.client.pipeline(transaction=True)
             pipe.incr(f"{key}:gen")
             pipe.pexpire(f"{key}:gen", GENERATION_LIFETIME_MS)

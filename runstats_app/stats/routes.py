@@ -8,10 +8,6 @@ are sent as they are stored.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +19,6 @@ from marshmallow import fields
 from ..auth import current_identity
 from ..extensions import db
 from ..filters import FilterArgsSchema
-from ..filters.nodes import FilterNode
 from ..filters.resolve import resolve_filter
 from ..smorest import Blueprint
 from ..statuses import STATUS_NAMES
@@ -31,6 +26,7 @@ from ..timefmt import Timestamp
 from .cache import StatsCache, StatsResult
 from .canonical import cache_key, history_cache_key
 from .history import BUCKETS, MAX_BUCKETS, compute_history_body, resolve_range
+from .resolved import ResolvedQuery, resolved_queries
 from .service import compute_stats_body
 
 blp = Blueprint(
@@ -49,7 +45,9 @@ COUNTS_BY_STATUS_DOC = {
 }
 
 
-class StatsSchema(ma.Schema):
+class CountsSchema(ma.Schema):
+    """What every stats answer counts: the runs matched, and their split by status."""
+
     total_runs = fields.Integer(required=True, metadata={"minimum": 0})
     counts_by_status = fields.Dict(
         keys=fields.String(validate=ma.validate.OneOf(STATUS_NAMES)),
@@ -57,6 +55,9 @@ class StatsSchema(ma.Schema):
         required=True,
         metadata=COUNTS_BY_STATUS_DOC,
     )
+
+
+class StatsSchema(CountsSchema):
     cached_at = Timestamp(required=True)
 
 
@@ -80,15 +81,8 @@ class HistoryArgsSchema(FilterArgsSchema):
     )
 
 
-class HistoryBucketSchema(ma.Schema):
+class HistoryBucketSchema(CountsSchema):
     start_time = Timestamp(required=True)
-    total_runs = fields.Integer(required=True, metadata={"minimum": 0})
-    counts_by_status = fields.Dict(
-        keys=fields.String(validate=ma.validate.OneOf(STATUS_NAMES)),
-        values=fields.Integer(),
-        required=True,
-        metadata=COUNTS_BY_STATUS_DOC,
-    )
 
 
 class HistorySchema(ma.Schema):
@@ -113,36 +107,6 @@ CACHE_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class ResolvedQuery:
-    key: str
-    tree: FilterNode | None
-    statuses: Sequence[str] | None
-
-
-class ResolvedQueries:
-    """A bounded per-process memo: (query string, caller) -> resolved query."""
-
-    def __init__(self, max_entries: int = 4096) -> None:
-        self.max_entries = max_entries
-        self._entries: OrderedDict[tuple[bytes, str | None], ResolvedQuery] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, memo_key: tuple[bytes, str | None]) -> ResolvedQuery | None:
-        with self._lock:
-            found = self._entries.get(memo_key)
-            if found is not None:
-                self._entries.move_to_end(memo_key)
-            return found
-
-    def put(self, memo_key: tuple[bytes, str | None], resolved: ResolvedQuery) -> None:
-        with self._lock:
-            self._entries[memo_key] = resolved
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-
-_resolved_queries = ResolvedQueries()
 _filter_args = FilterArgsSchema()
 
 
@@ -150,13 +114,13 @@ def _resolve_request() -> ResolvedQuery:
     identity = current_identity()
     user = identity.user if identity else None
     memo_key = (request.query_string, user)
-    resolved = _resolved_queries.get(memo_key)
+    resolved = resolved_queries.get(memo_key)
     if resolved is None:
         args = blp.ARGUMENTS_PARSER.parse(_filter_args, request, location="query")
         statuses = args.get("status")
         tree = resolve_filter(args.get("filter_query"), user, args.get("current_user"))
         resolved = ResolvedQuery(cache_key(tree, statuses), tree, statuses)
-        _resolved_queries.put(memo_key, resolved)
+        resolved_queries.put(memo_key, resolved)
     return resolved
 
 
@@ -170,7 +134,7 @@ def _cached_response(result: StatsResult) -> Response:
         result.body,
         status=200,
         mimetype="application/json",
-        headers={"Cache-Control": f"max-age={result.max_age}", "X-Cache": result.cache},
+        headers=result.headers(),
     )
 
 
