@@ -59,5 +59,10 @@ def demo_data(count: int, seed: int | None, if_empty: bool) -> None:
         click.echo("The database already has runs; no demo data loaded.")
         return
     with click.progressbar(length=count, label="Loading demo runs") as bar:
-        load_demo_data(session, count, seed=seed, progress=bar.update)
+
+        def stage(name: str) -> None:
+            bar.label = name
+            bar.render_progress()
+
+        load_demo_data(session, count, seed=seed, progress=bar.update, stage=stage)
     click.echo(f"Loaded {count} runs.")

@@ -125,17 +125,19 @@ def load_demo_data(
     count: int,
     seed: int | None = None,
     progress: Callable[[int], Any] | None = None,
+    stage: Callable[[str], Any] | None = None,
 ) -> None:
-    """Insert `count` runs in batches, each batch one transaction.
+    """Insert `count` runs in batches.
 
-    PostgreSQL generates the rows itself (set-based, see demo_sql.py): a
-    million runs is a one-minute command. Other databases get the same shape
-    of data generated in Python.
+    PostgreSQL generates the rows itself (set-based, see demo_sql.py), and
+    into an empty database builds the indexes once at the end; `stage` hears
+    of the steps after the rows. Other databases get the same shape of data
+    generated in Python, one transaction per batch.
     """
     if session.get_bind().dialect.name == "postgresql":
         from .demo_sql import load_demo_data_in_database
 
-        load_demo_data_in_database(session, count, seed, progress)
+        load_demo_data_in_database(session, count, seed, progress, stage)
         return
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
     now = datetime.now(UTC)

@@ -44,11 +44,22 @@ def _random_item(parameter: str) -> str:
     return f"({array})[1 + floor(random() * cardinality({array}))::int]"
 
 
-def _path_rows(paths: Any, active: bool, first_id: int) -> list[dict[str, Any]]:
+FINISHED_FIRST_ID, ACTIVE_FIRST_ID = 1, 101
+
+
+def _lower_bounds(paths: Any) -> list[float]:
+    """Where each path's share of [0, 1) starts: width_bucket() then picks a path in C."""
     total = sum(weight for weight, _ in paths)
-    rows, cumulative = [], 0.0
-    for offset, (weight, steps) in enumerate(paths):
+    bounds, cumulative = [], 0.0
+    for weight, _ in paths:
+        bounds.append(cumulative)
         cumulative += weight / total
+    return bounds
+
+
+def _path_rows(paths: Any, first_id: int) -> list[dict[str, Any]]:
+    rows = []
+    for offset, (_weight, steps) in enumerate(paths):
         statuses = [RunStatus.QUEUED, *steps]
         at, offsets, spent = 0.0, [], []
         for previous in statuses[:-1]:
@@ -60,8 +71,6 @@ def _path_rows(paths: Any, active: bool, first_id: int) -> list[dict[str, Any]]:
         rows.append(
             {
                 "path_id": first_id + offset,
-                "active": active,
-                "upper": cumulative,
                 "statuses": [s.value for s in steps],
                 "froms": [s.value for s in statuses[:-1]],
                 "offsets": offsets,
@@ -80,15 +89,17 @@ def _setup(session: Session, seed: int | None) -> None:
     session.execute(text("DROP TABLE IF EXISTS pg_temp.demo_paths"))
     session.execute(
         text(
-            "CREATE TEMP TABLE demo_paths (path_id int PRIMARY KEY, active bool, upper float8,"
+            "CREATE TEMP TABLE demo_paths (path_id int PRIMARY KEY,"
             " statuses text[], froms text[], offsets float8[], spent float8[], final text,"
             " total_offset float8, retries int, first_running int, terminal bool)"
         )
     )
-    rows = _path_rows(FINISHED_PATHS, False, 1) + _path_rows(ACTIVE_PATHS, True, 101)
+    rows = _path_rows(FINISHED_PATHS, FINISHED_FIRST_ID) + _path_rows(
+        ACTIVE_PATHS, ACTIVE_FIRST_ID
+    )
     session.execute(
         text(
-            "INSERT INTO demo_paths VALUES (:path_id, :active, :upper, :statuses, :froms,"
+            "INSERT INTO demo_paths VALUES (:path_id, :statuses, :froms,"
             " :offsets, :spent, :final, :total_offset, :retries, :first_running, :terminal)"
         ),
         rows,
@@ -131,14 +142,20 @@ def _batch(session: Session, size: int) -> None:
                    {_base32("(extract(epoch FROM c.created_at) * 1000)::bigint", 10)}
                    || {_base32("c.r1", 8)} || {_base32("c.r2", 8)} AS id
             FROM chosen c
-            JOIN LATERAL (
-                SELECT * FROM demo_paths p
-                WHERE p.active = c.active AND p.upper >= c.pick
-                ORDER BY p.upper LIMIT 1
-            ) p ON true
+            JOIN demo_paths p ON p.path_id = CASE
+                WHEN c.active THEN {ACTIVE_FIRST_ID - 1}
+                    + width_bucket(c.pick, CAST(:active_lowers AS float8[]))
+                ELSE {FINISHED_FIRST_ID - 1}
+                    + width_bucket(c.pick, CAST(:finished_lowers AS float8[]))
+            END
             """
         ),
-        {"span": span_seconds, "size": size},
+        {
+            "span": span_seconds,
+            "size": size,
+            "active_lowers": _lower_bounds(ACTIVE_PATHS),
+            "finished_lowers": _lower_bounds(FINISHED_PATHS),
+        },
     )
     session.execute(
         text(
@@ -197,15 +214,69 @@ def _batch(session: Session, size: int) -> None:
     )
 
 
+TABLES = ("pipeline_runs", "run_annotations", "run_status_history")
+_TABLE_OIDS = "CAST(:tables AS regclass[])"
+
+
 def _load(
-    session: Session, sizes: list[int], seed: int | None, progress: Callable[[int], Any]
+    session: Session,
+    sizes: list[int],
+    seed: int | None,
+    progress: Callable[[int], Any],
+    commit_each_batch: bool,
 ) -> None:
-    """One loader: its own temporary tables, one transaction per batch."""
+    """One loader: its own temporary tables, one transaction per batch unless told otherwise."""
     _setup(session, seed)
     for size in sizes:
         _batch(session, size)
-        session.commit()
+        if commit_each_batch:
+            session.commit()
         progress(size)
+
+
+def _claim_empty_tables(session: Session) -> bool:
+    """Lock the run tables for this transaction; True when they hold no run.
+
+    An empty database may be loaded without its secondary indexes: nobody can
+    be reading it, and building each index once at the end is far cheaper
+    than maintaining it through millions of inserts.
+    """
+    session.execute(text(f"LOCK TABLE {', '.join(TABLES)} IN ACCESS EXCLUSIVE MODE"))
+    return not session.scalar(text("SELECT EXISTS (SELECT 1 FROM pipeline_runs)"))
+
+
+def _drop_secondary_structures(session: Session) -> list[str]:
+    """Drop the indexes and foreign keys of the run tables that no constraint needs.
+
+    Returns the DDL that recreates them exactly as they were (PostgreSQL's own
+    definitions), to run in the same transaction once the rows are in.
+    """
+    tables = {"tables": list(TABLES)}
+    indexes = session.execute(
+        text(
+            "SELECT format('DROP INDEX %I.%I', n.nspname, c.relname),"
+            " pg_get_indexdef(i.indexrelid)"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            f" WHERE i.indrelid = ANY({_TABLE_OIDS})"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+            " ORDER BY c.relname"
+        ),
+        tables,
+    ).all()
+    foreign_keys = session.execute(
+        text(
+            "SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname),"
+            " format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname,"
+            " pg_get_constraintdef(oid))"
+            f" FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY({_TABLE_OIDS})"
+            " ORDER BY conname"
+        ),
+        tables,
+    ).all()
+    for drop, _ in [*foreign_keys, *indexes]:
+        session.execute(text(drop))
+    return [create for _, create in [*indexes, *foreign_keys]]
 
 
 def load_demo_data_in_database(
@@ -213,25 +284,43 @@ def load_demo_data_in_database(
     count: int,
     seed: int | None = None,
     progress: Callable[[int], Any] | None = None,
+    stage: Callable[[str], Any] | None = None,
 ) -> None:
     """Load in batches, all on one connection.
 
     Temporary tables live on a connection, so the loader keeps one for its
     whole run (a pooled session could hand a later batch another connection).
+    Into empty tables everything is one transaction: secondary indexes and
+    foreign keys are dropped, the rows written, and the same indexes and keys
+    built again before the commit, so a failure leaves the database as it
+    was. Into tables that already hold runs, each batch is its own
+    transaction and the indexes are maintained as rows arrive.
     """
     sizes = [min(BATCH_SIZE, count - start) for start in range(0, count, BATCH_SIZE)]
     report = progress or (lambda _size: None)
+    announce = stage or (lambda _name: None)
     bind = session.get_bind()
     if not isinstance(bind, Engine):
-        _load(session, sizes, seed, report)
+        _load(session, sizes, seed, report, commit_each_batch=True)
         session.execute(text("ANALYZE pipeline_runs"))
         session.execute(text("ANALYZE run_annotations"))
         session.commit()
         return
     with bind.connect() as connection, Session(bind=connection) as own:
-        _load(own, sizes, seed, report)
+        if _claim_empty_tables(own):
+            rebuild = _drop_secondary_structures(own)
+            _load(own, sizes, seed, report, commit_each_batch=False)
+            announce("Building indexes")
+            own.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+            for statement in rebuild:
+                own.execute(text(statement))
+            own.commit()
+        else:
+            own.rollback()
+            _load(own, sizes, seed, report, commit_each_batch=True)
     # VACUUM sets the visibility map, so "my runs" stats are index-only scans
     # from the start instead of after autovacuum's first pass.
+    announce("Vacuuming")
     with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in ("pipeline_runs", "run_annotations", "run_status_history"):
+        for table in TABLES:
             connection.execute(text(f"VACUUM (ANALYZE) {table}"))
