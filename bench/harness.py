@@ -149,22 +149,28 @@ class Gunicorn(GunicornServer):
         return HarnessError(f"{message} ({self.name}); see {self.log_path}")
 
     def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the master and every worker, dead ones included.
-
-        The master reaps the workers that `max_requests` recycles, so their time
-        moves into its children_* counters: the sum stays monotonic across restarts.
-        """
+        """CPU time of the master and every worker, the recycled ones included."""
         assert self.process is not None
-        master = psutil.Process(self.process.pid)
-        times = master.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in master.children():
-            try:
-                own = child.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += own.user + own.system
-        return total
+        return process_tree_cpu_seconds(self.process.pid)
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children, dead ones included.
+
+    A parent that reaps its children (gunicorn's master, PostgreSQL's postmaster)
+    has their time in its children_* counters, so the sum stays monotonic while
+    workers and backends come and go.
+    """
+    parent = psutil.Process(pid)
+    times = parent.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in parent.children():
+        try:
+            own = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += own.user + own.system
+    return total
 
 
 # --- HTTP -------------------------------------------------------------------
