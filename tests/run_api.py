@@ -8,12 +8,30 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.test import TestResponse
 
 from runstats_app.extensions import db
 
 LIST_URL = "/api/pipeline_runs/"
+
+PROPERTY_SETTINGS = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+"""Hypothesis settings for properties checked through the API.
+
+Reproducible (derandomized, no example database), without a deadline (an
+example makes requests), and with the function-scoped client fixture allowed:
+every example cleans up after itself. Each test sets its own `max_examples`.
+"""
 
 
 class FreshSessionClient(FlaskClient):

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.contract import NON_TERMINAL, STATUSES
@@ -42,6 +42,7 @@ from tests.filter_oracle import (
 )
 from tests.run_api import (
     LIST_URL,
+    PROPERTY_SETTINGS,
     FreshSessionClient,
     assert_error_envelope,
     change_status,
@@ -49,17 +50,6 @@ from tests.run_api import (
     get_list,
     list_params,
     walk_pages,
-)
-
-PROPERTY_SETTINGS = settings(
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
 )
 
 # Characters that break naive LIKE escaping or ASCII-only case folding.

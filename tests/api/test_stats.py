@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
@@ -30,7 +30,7 @@ from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
 from ..contract import NON_TERMINAL, STATUSES
-from ..run_api import assert_error_envelope, change_status, create_run
+from ..run_api import PROPERTY_SETTINGS, assert_error_envelope, change_status, create_run
 
 STATS_URL = "/api/pipeline_runs/stats"
 LIST_URL = "/api/pipeline_runs/"
@@ -436,18 +436,6 @@ def test_redis_unusable_still_answers_200_bypass_with_max_age_0(
 
 # --- property: stats agree with the list --------------------------------------------------------
 
-PROPERTY_SETTINGS = settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
-
 TEAMS = ("a", "b", "")
 NAMES = ("build", "Build", "test_1", "100%")
 CREATORS = (None, "alice", "bob")
@@ -577,7 +565,7 @@ def _create(client: FlaskClient, admin: Mapping[str, str], spec: RunSpec) -> str
     return str(run["id"])
 
 
-@PROPERTY_SETTINGS
+@settings(PROPERTY_SETTINGS, max_examples=40)
 @given(
     specs=st.lists(run_specs, min_size=3, max_size=8),
     query_list=st.lists(queries, min_size=1, max_size=3),
