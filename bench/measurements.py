@@ -474,7 +474,12 @@ query can do: an index-only scan of the covering `(created_by, created_at, id)
 INCLUDE (status)` index (migration 0002), no heap fetches; what remains is
 counting ~95,000 index entries, a fifth of the time of a parallel scan of every
 row. For the annotation, migration 0003 made the `(key, value, run_id)` index
-covering, but ~200,000 matching runs still have to be joined to their statuses.
+covering, but ~200,000 matching runs still have to be joined to their statuses:
+PostgreSQL hashes them and probes it with every run. Tried and not kept: an `(id)
+INCLUDE (status)` index, so the join could read statuses from an index by run id
+(index-only nested loop, the planner's choice once hash joins were disabled):
+175 to 193 ms against 204 to 216 ms for the hash join, a tenth off at the cost of another
+index on every status change.
 Either goal needs counts that are not computed at query time: per-(creator |
 annotation, status) counters maintained by every write (in the same transaction,
 sharded against hot rows, rebuilt by demo-data). Not built, for three reasons: the
