@@ -789,7 +789,6 @@ def writes(bench: Bench) -> Section:
             server_cpu=(app.cpu_seconds() - cpu) / transitions,
             harness_cpu=(sum(harness.cpu_times()[:2]) - own) / transitions,
             postgres_cpu=None if pg is None or pg_after is None else (pg_after - pg) / transitions,
-            seconds=seconds,
         )
 
     measured(through_app(batches[0]))
@@ -906,7 +905,6 @@ class WriteRound:
     server_cpu: float
     harness_cpu: float
     postgres_cpu: float | None
-    seconds: float
 
     @staticmethod
     def median(rounds: Iterable[WriteRound]) -> WriteRound:
@@ -917,7 +915,6 @@ class WriteRound:
             server_cpu=median(r.server_cpu for r in items),
             harness_cpu=median(r.harness_cpu for r in items),
             postgres_cpu=median(postgres) if len(postgres) == len(items) else None,
-            seconds=median(r.seconds for r in items),
         )
 
 
@@ -968,16 +965,17 @@ def _write_budget(ours: WriteRound, bare_rate: float, healthz: WriteRound, clien
             f"gunicorn and the clients, and gunicorn alone used {us(ours.server_cpu)}.\n"
         )
     left = budget - ours.postgres_cpu - ours.harness_cpu
+    share = "more than all" if left <= 0 else f"{healthz.server_cpu / left:.0%}"
     return f"""\
 Where the CPU goes. During runstats' rounds gunicorn, PostgreSQL and the clients kept
-{busy:.0%} of the {cores} cores busy, so transitions/s follow CPU per transition. At 0.5{X}
-the bare loop ({per_second(0.5 * bare_rate)}) the machine has {us(budget)} of CPU per
-transition for everything. runstats' transitions cost PostgreSQL {us(ours.postgres_cpu)}
-each and the HTTP clients {us(ours.harness_cpu)}, which leaves {us(left)} for gunicorn;
+{busy:.0%} of the {cores} cores busy. At 0.5{X} the bare loop ({per_second(0.5 * bare_rate)})
+the machine has at most {us(budget)} of CPU per transition for everything, every core
+busy. runstats' transitions cost PostgreSQL {us(ours.postgres_cpu)}
+each and the HTTP clients {us(ours.harness_cpu)}, which leaves {us(max(left, 0))} for gunicorn;
 gunicorn used {us(ours.server_cpu)}. Answering `GET /healthz` — no database, no body, no
 token — the same gunicorn costs {us(healthz.server_cpu)} per request under the same
 {clients} clients ({per_second(healthz.rate)}): the web stack alone, before any work of a
-transition, takes {healthz.server_cpu / left:.0%} of what the goal leaves it.
+transition, takes {share} of what the goal leaves it.
 """
 
 
