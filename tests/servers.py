@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -68,6 +69,26 @@ def fresh_database(backend: str, tmp_dir: Path, pg_url: str | None) -> Iterator[
         yield url
     finally:
         drop_database(url)
+
+
+@dataclass(frozen=True)
+class StatsCacheTimings:
+    """A test stack's stats-cache clock, short enough for tests to wait out."""
+
+    ttl_seconds: int
+    grace_seconds: int
+    statement_timeout_ms: int
+    lease_ms: int
+    wait_ms: int
+
+    def env(self) -> dict[str, str]:
+        return {
+            "RUNSTATS_STATS_CACHE_TTL": str(self.ttl_seconds),
+            "RUNSTATS_STATS_CACHE_GRACE": str(self.grace_seconds),
+            "RUNSTATS_STATEMENT_TIMEOUT_MS": str(self.statement_timeout_ms),
+            "RUNSTATS_STATS_LEASE_MS": str(self.lease_ms),
+            "RUNSTATS_STATS_WAIT_MS": str(self.wait_ms),
+        }
 
 
 def flask_command(env: Mapping[str, str], *args: str) -> str:

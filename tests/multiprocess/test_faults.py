@@ -40,18 +40,16 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.statuses import ALLOWED_TRANSITIONS, STATUS_NAMES, RunStatus, is_terminal
 
-from ..servers import GunicornServer, create_token, flask_command
+from ..servers import GunicornServer, StatsCacheTimings, create_token, flask_command
 from ..services import RedisServer, TcpProxy, TemporaryPostgres
 from .probes import aggregate_client_ports, pid_connected_from, runs_table_locked, wait_for
 
 pytestmark = pytest.mark.multiprocess
 
 WORKERS = 4
-TTL_SECONDS = 2
-GRACE_SECONDS = 10
-STATEMENT_TIMEOUT_MS = 3000
-LEASE_MS = 4000
-WAIT_MS = 9000
+TIMINGS = StatsCacheTimings(
+    ttl_seconds=2, grace_seconds=10, statement_timeout_ms=3000, lease_ms=4000, wait_ms=9000
+)
 REQUEST_TIMEOUT = 20.0
 READ_CLIENTS = 3
 WRITE_CLIENTS = 3
@@ -160,11 +158,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "RUNSTATS_DATABASE_URL": url,
             "RUNSTATS_REDIS_URL": proxy.url,
             "RUNSTATS_SECRET_KEY": "faults",
-            "RUNSTATS_STATS_CACHE_TTL": str(TTL_SECONDS),
-            "RUNSTATS_STATS_CACHE_GRACE": str(GRACE_SECONDS),
-            "RUNSTATS_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
-            "RUNSTATS_STATS_LEASE_MS": str(LEASE_MS),
-            "RUNSTATS_STATS_WAIT_MS": str(WAIT_MS),
+            **TIMINGS.env(),
         }
         flask_command(env, "db", "upgrade")
         flask_command(env, "demo-data", "--runs", "2000", "--seed", "11")

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, create_engine, text
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
-from ..servers import GunicornServer, flask_command
+from ..servers import GunicornServer, StatsCacheTimings, flask_command
 from ..services import RedisServer, TcpProxy, TemporaryPostgres
 from .probes import (
     AGGREGATE,
@@ -38,11 +38,9 @@ from .probes import (
 
 pytestmark = pytest.mark.multiprocess
 
-TTL_SECONDS = 10
-GRACE_SECONDS = 30
-STATEMENT_TIMEOUT_MS = 3000
-LEASE_MS = 4000
-WAIT_MS = 9000
+TIMINGS = StatsCacheTimings(
+    ttl_seconds=10, grace_seconds=30, statement_timeout_ms=3000, lease_ms=4000, wait_ms=9000
+)
 WORKERS_PER_HOST = 4
 BREAKER_RESET_SECONDS = 5.0
 
@@ -114,11 +112,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RUNSTATS_DATABASE_URL": url,
         "RUNSTATS_REDIS_URL": proxy.url,
         "RUNSTATS_SECRET_KEY": "stats-stack",
-        "RUNSTATS_STATS_CACHE_TTL": str(TTL_SECONDS),
-        "RUNSTATS_STATS_CACHE_GRACE": str(GRACE_SECONDS),
-        "RUNSTATS_STATEMENT_TIMEOUT_MS": str(STATEMENT_TIMEOUT_MS),
-        "RUNSTATS_STATS_LEASE_MS": str(LEASE_MS),
-        "RUNSTATS_STATS_WAIT_MS": str(WAIT_MS),
+        **TIMINGS.env(),
     }
     flask_command(env, "db", "upgrade")
     flask_command(env, "demo-data", "--runs", "3000", "--seed", "7")
@@ -223,7 +217,7 @@ def test_after_soft_expiry_one_recompute_while_everyone_else_gets_stale_at_once(
     filter_query = _filter("eval")
     first = _get(stack, 0, filter_query)
     assert first.cache == "miss"
-    stack.redis.pexpire(_key(filter_query), GRACE_SECONDS * 1000 - 1)
+    stack.redis.pexpire(_key(filter_query), TIMINGS.grace_seconds * 1000 - 1)
     stack.reset_counts()
     compute_seconds = 1.5
     with stack.slow_aggregate():
@@ -253,7 +247,7 @@ def test_a_killed_lease_owner_is_replaced_once_after_its_lease_expires(stack: St
         killed_at = time.monotonic()
         successor = wait_for(lambda: [p for p in stack.active_aggregates() if p != ports[0]], 10)
         assert successor, "nobody took over the lease"
-        assert time.monotonic() - killed_at >= (LEASE_MS / 1000) * 0.5
+        assert time.monotonic() - killed_at >= (TIMINGS.lease_ms / 1000) * 0.5
     outcomes = []
     for future in futures:
         try:
