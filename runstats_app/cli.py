@@ -14,7 +14,7 @@ from .extensions import db
 from .models import PipelineRun
 
 
-def register(app: Flask) -> None:
+def init_app(app: Flask) -> None:
     app.cli.add_command(tokens)
     app.cli.add_command(demo_data)
 

@@ -27,6 +27,9 @@ TERMINAL_STATUSES: frozenset[RunStatus] = frozenset(
         RunStatus.SKIPPED,
     }
 )
+NON_TERMINAL_NAMES: tuple[str, ...] = tuple(
+    s.value for s in RunStatus if s not in TERMINAL_STATUSES
+)
 
 ALLOWED_TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset(

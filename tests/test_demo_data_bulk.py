@@ -11,8 +11,8 @@ from flask import Flask
 from flask_migrate import upgrade
 from sqlalchemy import text
 
-from runstats_app import demo_sql
 from runstats_app.demo import load_demo_data
+from runstats_app.demo import sql_loader as demo_sql
 from runstats_app.extensions import db
 
 from .conftest import MIGRATIONS, PG_URL, make_app

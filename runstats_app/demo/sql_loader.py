@@ -1,7 +1,7 @@
 """Demo data generated inside PostgreSQL: one INSERT ... SELECT per table and batch.
 
 Python only describes the data (the lifecycle paths and their weights, in
-demo.py); PostgreSQL draws the random numbers and writes the rows, so no
+shape.py); PostgreSQL draws the random numbers and writes the rows, so no
 row crosses the wire. Run ids follow the app's layout (base32 milliseconds,
 then 80 random bits) so they sort like ids the API assigns.
 """
@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from .demo import ACTIVE_PATHS, ENVIRONMENTS, FINISHED_PATHS, PIPELINES, SPAN, TEAMS, USERS
-from .statuses import RunStatus, is_retry, is_terminal
+from ..statuses import RunStatus, is_terminal
+from .shape import (
+    ACTIVE_PATHS,
+    ENVIRONMENTS,
+    FINISHED_PATHS,
+    PIPELINES,
+    SPAN,
+    TEAMS,
+    USERS,
+    retries_of,
+)
 
 BATCH_SIZE = 100_000
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -77,7 +85,7 @@ def _path_rows(paths: Any, first_id: int) -> list[dict[str, Any]]:
                 "spent": spent,
                 "final": statuses[-1].value,
                 "total_offset": at,
-                "retries": sum(1 for a, b in pairwise(statuses) if is_retry(a, b)),
+                "retries": retries_of(steps),
                 "first_running": running[0] + 1 if running else 0,
                 "terminal": is_terminal(statuses[-1]),
             }
