@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask
 
 from .config import Settings
 
@@ -46,64 +46,38 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     database_url = settings.database_url or _default_sqlite_url(app)
     # Kept out of app.config["SECRET_KEY"]: that would make Flask open a signed
     # cookie session on every request, which nothing here uses.
-    secret_key = settings.secret_key or _instance_secret(app)
+    page_token_key = settings.secret_key or _instance_secret(app)
 
-    from . import cli, docs, health, metrics, openapi, requestlog, security
-    from .auth import Role, authenticate, require_role
-    from .errors import register_error_handlers
+    from . import (
+        auth,
+        cli,
+        docs,
+        errors,
+        health,
+        openapi,
+        redis_client,
+        requestlog,
+        runs,
+        security,
+        stats,
+        web,
+    )
     from .extensions import api, db, migrate
-    from .pagination import PageTokens
-    from .runs.routes import blp as runs_blp
-    from .stats import shortcut as stats_shortcut
-    from .stats.cache import CacheSettings, StatsCache, make_redis_client
-    from .stats.routes import blp as stats_blp
-    from .web.routes import bp as web_bp
 
     requestlog.init_app(app)
     db.init_app(app, database_url, settings.statement_timeout_ms)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
-    api.init_app(app)
-    openapi.register(api)
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "runstats API token"}
-    )
-    api.register_blueprint(stats_blp)
-    api.register_blueprint(runs_blp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(docs.bp)
-    app.register_blueprint(metrics.bp)
-    app.register_blueprint(web_bp)
-    register_error_handlers(app)
-    cli.register(app)
-    app.extensions["runstats_page_tokens"] = PageTokens(secret_key)
-    redis_client = app.config.get("RUNSTATS_REDIS_CLIENT") or (
-        make_redis_client(settings.redis_url) if settings.redis_url else None
-    )
-    app.extensions["runstats_stats_cache"] = StatsCache(
-        redis_client,
-        CacheSettings(
-            ttl_ms=settings.stats_cache_ttl * 1000,
-            grace_ms=settings.stats_cache_grace * 1000,
-            lease_ms=settings.lease_ms,
-            wait_ms=settings.wait_ms,
-        ),
-    )
-
-    @app.before_request
-    def _identify() -> None:
-        if request.endpoint in health.PUBLIC_ENDPOINTS or request.path.startswith("/api/docs"):
-            return
-        identity = authenticate(db.session)
-        if (
-            settings.require_auth_for_reads
-            and identity is None
-            and request.path.startswith("/api/pipeline_runs")
-        ):
-            require_role(Role.reader)
-
+    redis_client.init_app(app, settings)
+    openapi.init_app(app, api)
+    auth.init_app(app, db.session)
+    stats.init_app(app, settings)
+    runs.init_app(app, page_token_key)
+    health.init_app(app)
+    docs.init_app(app)
+    web.init_app(app)
+    errors.init_app(app)
     security.init_app(app)
-    stats_shortcut.install(app, settings.require_auth_for_reads)
-
+    cli.init_app(app)
     return app
 
 

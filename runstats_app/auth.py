@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
+from typing import Any
 
-from flask import g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -103,6 +106,47 @@ def authenticate(session: Callable[[], Session]) -> Identity | None:
             raise Unauthorized("The bearer token is not valid.")
     g.identity = identity
     return identity
+
+
+PUBLIC_ATTRIBUTE = "runstats_public"
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a view that answers without looking at any token (health, metrics, docs).
+
+    A bound method (a blueprint's static files, flask-smorest's docs page)
+    takes no attribute, so it is marked through a wrapper.
+    """
+    if inspect.ismethod(view):
+        method = view
+
+        @functools.wraps(method)
+        def view(*args: Any, **kwargs: Any) -> Any:
+            return method(*args, **kwargs)
+
+    setattr(view, PUBLIC_ATTRIBUTE, True)
+    return view
+
+
+def init_app(app: Flask, session: Callable[[], Session]) -> None:
+    """Identify the caller of every request, except on public views."""
+
+    @app.before_request
+    def _identify() -> None:
+        view = app.view_functions.get(request.endpoint or "")
+        if not getattr(view, PUBLIC_ATTRIBUTE, False):
+            authenticate(session)
+
+
+def require_reader_if_reads_need_tokens() -> None:
+    """The deployment's read policy (RUNSTATS_REQUIRE_AUTH_FOR_READS) for an API resource."""
+    if (
+        request.method in READ_METHODS
+        and current_app.config["RUNSTATS"].require_auth_for_reads
+        and current_identity() is None
+    ):
+        require_role(Role.reader)
 
 
 def current_identity() -> Identity | None:

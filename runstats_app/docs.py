@@ -7,8 +7,10 @@ of running an inline script, so that the page's CSP can forbid inline script.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint, Flask, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
+
+from .auth import public
 
 ASSETS_URL = "/api/docs/assets/"
 
@@ -18,5 +20,16 @@ bp = Blueprint(
 
 
 @bp.get(f"{ASSETS_URL}<path:filename>")
+@public
 def swagger_asset(filename: str) -> Response:
     return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+
+PUBLIC_ENDPOINTS = ("api-docs.openapi_swagger_ui", "docs_assets.static")
+
+
+def init_app(app: Flask) -> None:
+    """The assets, public like Swagger UI's page (flask-smorest serves the page itself)."""
+    app.register_blueprint(bp)
+    for endpoint in PUBLIC_ENDPOINTS:
+        app.view_functions[endpoint] = public(app.view_functions[endpoint])

@@ -80,7 +80,9 @@ def _is_unreachable(error: DBAPIError) -> bool:
     return isinstance(error, OperationalError) or bool(error.connection_invalidated)
 
 
-def register_error_handlers(app: Flask) -> None:
+def init_app(app: Flask) -> None:
+    """Every failure answered in the one envelope; nothing internal reaches a client."""
+
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
         headers: dict[str, str] = {}

@@ -1,23 +1,33 @@
-"""Liveness and readiness probes."""
+"""What operators poll: liveness, readiness and Prometheus metrics; public on every deployment."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+import os
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from sqlalchemy import text
 
+from .auth import public
 from .extensions import db
 
 bp = Blueprint("health", __name__)
 
-PUBLIC_ENDPOINTS = frozenset({"health.healthz", "health.readyz", "metrics.metrics"})
-
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
     return jsonify(status="ok")
 
 
 @bp.get("/readyz")
+@public
 def readyz() -> tuple[Response, int]:
     """Ready when the database answers; Redis is reported but optional (stats degrade)."""
     checks: dict[str, str] = {}
@@ -28,7 +38,7 @@ def readyz() -> tuple[Response, int]:
     except Exception as exc:
         current_app.logger.warning("readiness: database unreachable: %s", type(exc).__name__)
         checks["database"] = "unavailable"
-    client = current_app.extensions["runstats_stats_cache"].client
+    client = current_app.extensions["runstats_redis"]
     if client is None:
         checks["redis"] = "not_configured"
     else:
@@ -40,3 +50,19 @@ def readyz() -> tuple[Response, int]:
             checks["redis"] = "unavailable"
     ready = checks["database"] == "ok"
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+
+
+@bp.get("/metrics")
+@public
+def metrics() -> Response:
+    """Every worker's samples when several share PROMETHEUS_MULTIPROC_DIR (gunicorn)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

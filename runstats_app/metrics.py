@@ -2,23 +2,12 @@
 
 Under gunicorn, `gunicorn.conf.py` points PROMETHEUS_MULTIPROC_DIR at a fresh
 directory before any worker starts, so every worker writes its samples there
-and /metrics sums them (and forgets dead workers' gauges on exit).
+and /metrics (health.py) sums them (and forgets dead workers' gauges on exit).
 """
 
 from __future__ import annotations
 
-import os
-
-from flask import Blueprint, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter, Histogram
 
 TRANSITION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -61,16 +50,3 @@ aggregate_query_seconds = Histogram(
 
 def observe_transition(from_status: str, to_status: str, seconds: float) -> None:
     status_transition_seconds.labels(from_status=from_status, to_status=to_status).observe(seconds)
-
-
-bp = Blueprint("metrics", __name__)
-
-
-@bp.get("/metrics")
-def metrics() -> Response:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

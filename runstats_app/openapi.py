@@ -219,8 +219,12 @@ def _json_query_parameter(_converter: Any, field: ma.fields.Field, ret: dict[str
     }
 
 
-def register(api: Any) -> None:
-    """Add the project's components and converters to the smorest Api's spec."""
+def init_app(app: Any, api: Any) -> None:
+    """Serve the document, with the project's components, converters and security scheme."""
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "runstats API token"}
+    )
     api.ma_plugin.map_to_openapi_type(Timestamp, "string", "date-time")
     api.ma_plugin.converter.add_parameter_attribute_function(_json_query_parameter)
     for name, schema in FILTER_SCHEMAS.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from . import strict_json
+from .auth import Role, require_reader_if_reads_need_tokens, require_role
 from .errors import BadRequest, error_response
 from .openapi import ERROR_RESPONSES, ErrorSchema
 
@@ -117,8 +119,30 @@ class Api(flask_smorest.Api):
         return error_response(code, payload["message"], payload.get("errors"), headers)
 
 
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+
+
+def _add_to_apidoc(func: Any, codes: tuple[int, ...], security: bool = False) -> None:
+    """Record error answers (each with the envelope) and, optionally, the bearer requirement."""
+    apidoc = copy.deepcopy(getattr(func, "_apidoc", {}))
+    responses = apidoc.setdefault("response", {}).setdefault("responses", {})
+    for code in codes:
+        names = responses.setdefault(code, [])
+        if ERROR_RESPONSES[code].name not in names:
+            names.append(ERROR_RESPONSES[code].name)
+    if security:
+        apidoc.setdefault("manual_doc", {})["security"] = BEARER_SECURITY
+    func._apidoc = apidoc
+
+
 class Blueprint(flask_smorest.Blueprint):
+    """An API resource: strict arguments, the deployment's read policy, documented errors."""
+
     ARGUMENTS_PARSER = StrictParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(require_reader_if_reads_need_tokens)
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         """flask-smorest's, with the schema instantiated once instead of on every request."""
@@ -133,11 +157,24 @@ class Blueprint(flask_smorest.Blueprint):
         """
 
         def decorator(func: Any) -> Any:
-            apidoc = copy.deepcopy(getattr(func, "_apidoc", {}))
-            responses = apidoc.setdefault("response", {}).setdefault("responses", {})
-            for code in codes:
-                responses.setdefault(code, []).append(ERROR_RESPONSES[code].name)
-            func._apidoc = apidoc
+            _add_to_apidoc(func, codes)
             return func
+
+        return decorator
+
+    @staticmethod
+    def requires(role: Role) -> Callable[[Any], Any]:
+        """Enforce a role, and document it: the bearer requirement and the 401 and 403 answers.
+
+        The view receives the caller as the `identity` keyword argument.
+        """
+
+        def decorator(func: Any) -> Any:
+            @functools.wraps(func)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return func(*args, identity=require_role(role), **kwargs)
+
+            _add_to_apidoc(wrapper, (401, 403), security=True)
+            return wrapper
 
         return decorator

@@ -7,14 +7,14 @@ from typing import Any
 from flask import current_app
 from flask.views import MethodView
 
-from ..auth import Role, current_identity, require_role
+from ..auth import Identity, Role
 from ..extensions import db
-from ..filters.resolve import resolve_filter
+from ..filters.request import request_filter
 from ..openapi import ANNOTATION_KEY, RUN_ID
 from ..pagination import PageTokens, filter_binding
 from ..smorest import Blueprint
 from ..statuses import RunStatus
-from . import service
+from . import service, status_changes
 from .schemas import (
     AnnotationValueSchema,
     ListArgsSchema,
@@ -32,8 +32,6 @@ blp = Blueprint(
     description="Pipeline runs: create, read, list with filters, change status.",
 )
 
-WRITER_SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
-
 
 def _page_tokens() -> PageTokens:
     tokens: PageTokens = current_app.extensions["runstats_page_tokens"]
@@ -47,16 +45,13 @@ class PipelineRuns(MethodView):
     @blp.errors(400, 401, 503)
     def get(self, **args: Any) -> dict[str, Any]:
         """List runs, newest first, with filters and keyset pagination."""
-        parsed = args.get("filter_query")
-        statuses = args.get("status")
-        identity = current_identity()
-        tree = resolve_filter(
-            parsed, identity.user if identity else None, args.get("current_user")
-        )
-        binding = filter_binding(parsed.raw if parsed else None, statuses)
+        found = request_filter(args)
+        binding = filter_binding(found.sent.raw if found.sent else None, found.statuses)
         tokens = _page_tokens()
         after = tokens.decode(args["page_token"], binding) if "page_token" in args else None
-        page = service.list_runs(db.session(), tree, statuses, args["page_size"], after)
+        page = service.list_runs(
+            db.session(), found.tree, found.statuses, args["page_size"], after
+        )
         return {
             "pipeline_runs": page.runs,
             "next_page_token": (
@@ -66,11 +61,10 @@ class PipelineRuns(MethodView):
 
     @blp.arguments(RunCreateSchema)
     @blp.response(201, RunSchema)
-    @blp.errors(400, 401, 403, 413, 503)
-    @blp.doc(security=WRITER_SECURITY)
-    def post(self, data: dict[str, Any]) -> Any:
+    @blp.errors(400, 413, 503)
+    @blp.requires(Role.writer)
+    def post(self, data: dict[str, Any], identity: Identity) -> Any:
         """Create a run (writer role)."""
-        identity = require_role(Role.writer)
         return service.create_run(db.session(), identity, data)
 
 
@@ -87,13 +81,12 @@ class PipelineRunById(MethodView):
 class PipelineRunTransitions(MethodView):
     @blp.arguments(TransitionSchema)
     @blp.response(200, RunSchema)
-    @blp.errors(400, 401, 403, 404, 409, 413, 503)
-    @blp.doc(security=WRITER_SECURITY)
-    def post(self, data: dict[str, Any], run_id: str) -> Any:
+    @blp.errors(400, 404, 409, 413, 503)
+    @blp.requires(Role.writer)
+    def post(self, data: dict[str, Any], run_id: str, identity: Identity) -> Any:
         """Change a run's status; `expected_status` makes it a compare-and-set."""
-        identity = require_role(Role.writer)
         expected = data.get("expected_status")
-        return service.transition_run(
+        return status_changes.transition_run(
             db.session(),
             identity,
             run_id,
@@ -105,31 +98,28 @@ class PipelineRunTransitions(MethodView):
 @blp.route("/<string:run_id>/cancel", parameters=[RUN_ID])
 class PipelineRunCancel(MethodView):
     @blp.response(200, RunSchema)
-    @blp.errors(401, 403, 404, 409, 503)
-    @blp.doc(security=WRITER_SECURITY)
-    def post(self, run_id: str) -> Any:
+    @blp.errors(404, 409, 503)
+    @blp.requires(Role.writer)
+    def post(self, run_id: str, identity: Identity) -> Any:
         """Cancel a run: RUNNING goes to CANCELLING, QUEUED/PENDING to CANCELLED."""
-        identity = require_role(Role.writer)
-        return service.cancel_run(db.session(), identity, run_id)
+        return status_changes.cancel_run(db.session(), identity, run_id)
 
 
 @blp.route("/<string:run_id>/annotations/<path:key>", parameters=[RUN_ID, ANNOTATION_KEY])
 class PipelineRunAnnotation(MethodView):
     @blp.arguments(AnnotationValueSchema)
     @blp.response(200, RunSchema)
-    @blp.errors(400, 401, 403, 404, 413, 503)
-    @blp.doc(security=WRITER_SECURITY)
-    def put(self, data: dict[str, Any], run_id: str, key: str) -> Any:
+    @blp.errors(400, 404, 413, 503)
+    @blp.requires(Role.writer)
+    def put(self, data: dict[str, Any], run_id: str, key: str, identity: Identity) -> Any:
         """Set one annotation."""
-        identity = require_role(Role.writer)
         return service.set_annotation(db.session(), identity, run_id, key, data["value"])
 
     @blp.response(204)
-    @blp.errors(400, 401, 403, 404, 503)
-    @blp.doc(security=WRITER_SECURITY)
-    def delete(self, run_id: str, key: str) -> None:
+    @blp.errors(400, 404, 503)
+    @blp.requires(Role.writer)
+    def delete(self, run_id: str, key: str, identity: Identity) -> None:
         """Remove one annotation."""
-        identity = require_role(Role.writer)
         service.delete_annotation(db.session(), identity, run_id, key)
 
 

@@ -8,13 +8,15 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..filters import FilterArgsSchema
-from ..statuses import STATUS_NAMES, TERMINAL_STATUSES
+from ..statuses import NON_TERMINAL_NAMES, STATUS_NAMES
 from ..text import label_text, value_text
 from ..timefmt import Timestamp
-
-MAX_ANNOTATIONS_PER_RUN = 100
-RESERVED_PREFIX = "system/"
-NON_TERMINAL_STATUSES = tuple(s for s in STATUS_NAMES if s not in TERMINAL_STATUSES)
+from .annotations import (
+    MAX_ANNOTATIONS_PER_RUN,
+    MAX_VALUE_LENGTH,
+    RESERVED_PREFIX,
+    annotation_key_problem,
+)
 
 _status = validate.OneOf(
     STATUS_NAMES, error="Unknown status {input!r}; expected one of: {choices}."
@@ -22,10 +24,9 @@ _status = validate.OneOf(
 
 
 def _annotation_key(key: str) -> None:
-    if key.startswith(RESERVED_PREFIX):
-        raise ma.ValidationError(
-            f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved."
-        )
+    problem = annotation_key_problem(key)
+    if problem:
+        raise ma.ValidationError(problem)
 
 
 class RunSchema(ma.Schema):
@@ -69,10 +70,8 @@ class RunCreateSchema(ma.Schema):
         allow_none=True, validate=[validate.Length(min=1, max=255), label_text]
     )
     annotations = fields.Dict(
-        keys=fields.String(
-            validate=[validate.Length(min=1, max=255), _annotation_key, label_text]
-        ),
-        values=fields.String(validate=[validate.Length(max=255), value_text]),
+        keys=fields.String(validate=_annotation_key),
+        values=fields.String(validate=[validate.Length(max=MAX_VALUE_LENGTH), value_text]),
         validate=_annotation_count,
         metadata={
             "maxProperties": MAX_ANNOTATIONS_PER_RUN,
@@ -83,7 +82,7 @@ class RunCreateSchema(ma.Schema):
     max_attempts = fields.Integer(strict=True, validate=validate.Range(min=1, max=10))
     status = fields.String(
         validate=validate.OneOf(
-            NON_TERMINAL_STATUSES,
+            NON_TERMINAL_NAMES,
             error="A run can only be created in a non-terminal status: {choices}.",
         )
     )
@@ -95,7 +94,9 @@ class TransitionSchema(ma.Schema):
 
 
 class AnnotationValueSchema(ma.Schema):
-    value = fields.String(required=True, validate=[validate.Length(max=255), value_text])
+    value = fields.String(
+        required=True, validate=[validate.Length(max=MAX_VALUE_LENGTH), value_text]
+    )
 
 
 class ListArgsSchema(FilterArgsSchema):

@@ -1,9 +1,6 @@
-"""Run operations: create, read, list, status changes and annotations.
+"""Run operations: create, read, list, history and annotations (status changes: status_changes.py).
 
-Each public function is one unit of work and commits once. A status change is
-a conditional UPDATE guarded by the status and attempt the caller saw, so two
-workers racing from the same status can never both win; the loser re-reads
-and either retries (no precondition) or answers 409.
+Each public function is one unit of work and commits once.
 """
 
 from __future__ import annotations
@@ -14,38 +11,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..auth import Identity, Role, require_owner_or_admin
 from ..database import write_transaction
-from ..errors import BadRequest, Conflict, Forbidden, NotFound
+from ..errors import BadRequest, Forbidden, NotFound
 from ..filters.nodes import FilterNode
 from ..filters.sql import build_run_filter
 from ..ids import new_run_id
-from ..metrics import observe_transition
 from ..models import Base, PipelineRun, RunAnnotation, StatusChange
 from ..pagination import Cursor
 from ..statuses import (
     RunStatus,
-    can_transition,
-    cancel_target,
-    is_retry,
-    is_terminal,
-    resolve_target,
 )
-from ..text import is_storable_text, label_error
+from ..text import is_storable_text
 from ..types import UTCDateTime
-from .schemas import MAX_ANNOTATIONS_PER_RUN, RESERVED_PREFIX
+from .annotations import MAX_ANNOTATIONS_PER_RUN, annotation_key_problem
 
 log = logging.getLogger(__name__)
 
-MAX_CAS_ATTEMPTS = 5
 
-
-def _now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -108,7 +97,7 @@ def get_run(session: Session, run_id: str) -> PipelineRun:
 def create_run(session: Session, identity: Identity, data: Mapping[str, Any]) -> PipelineRun:
     created_by = _creator(identity, data)
     status = RunStatus(data.get("status", RunStatus.QUEUED))
-    now = _now()
+    now = utc_now()
     run = PipelineRun(
         id=new_run_id(),
         name=data["name"],
@@ -174,156 +163,6 @@ def list_runs(
     return Page(rows[:page_size], Cursor(last.created_at, last.id))
 
 
-Decision = Callable[[PipelineRun, RunStatus], RunStatus | None]
-
-
-def transition_run(
-    session: Session,
-    identity: Identity,
-    run_id: str,
-    target: RunStatus,
-    expected: RunStatus | None = None,
-) -> PipelineRun:
-    def decide(run: PipelineRun, current: RunStatus) -> RunStatus:
-        if expected is not None and current is not expected:
-            raise _conflict(run, f"The run is {current.value}, not {expected.value}.")
-        if is_terminal(current):
-            raise _conflict(run, f"The run is {current.value}, a terminal status.")
-        if not can_transition(current, target):
-            raise _conflict(run, f"A run cannot go from {current.value} to {target.value}.")
-        return resolve_target(target, run.attempt, run.max_attempts)
-
-    return _change_status(session, identity, run_id, decide)
-
-
-def cancel_run(session: Session, identity: Identity, run_id: str) -> PipelineRun:
-    def decide(run: PipelineRun, current: RunStatus) -> RunStatus | None:
-        if is_terminal(current):
-            raise _conflict(run, f"The run is {current.value}, a terminal status.")
-        return cancel_target(current)
-
-    return _change_status(session, identity, run_id, decide)
-
-
-def _conflict(run: PipelineRun, message: str) -> Conflict:
-    return Conflict(message, {"current_status": run.status})
-
-
-def _change_status(
-    session: Session, identity: Identity, run_id: str, decide: Decision
-) -> PipelineRun:
-    for _ in range(MAX_CAS_ATTEMPTS):
-        with write_transaction(session):
-            run = get_run(session, run_id)
-            require_owner_or_admin(identity, run.created_by)
-            current = RunStatus(run.status)
-            new_status = decide(run, current)
-            if new_status is None:
-                session.rollback()
-                return run
-            seconds = _apply(session, run, current, new_status)
-        if seconds is not None:
-            session.commit()
-            observe_transition(current.value, new_status.value, seconds)
-            log.info(
-                "run status changed id=%s from=%s to=%s attempt=%s",
-                run.id,
-                current.value,
-                new_status.value,
-                run.attempt,
-            )
-            return run
-        session.rollback()
-    raise Conflict("The run kept changing concurrently; retry.", {"current_status": None})
-
-
-def _apply(
-    session: Session, run: PipelineRun, current: RunStatus, new_status: RunStatus
-) -> float | None:
-    """The guarded UPDATE plus its history row; None when another writer got there first."""
-    now = _now()
-    started_at = run.started_at
-    if new_status is RunStatus.RUNNING and started_at is None:
-        started_at = now
-    values: dict[str, Any] = {
-        "status": new_status.value,
-        "status_updated_at": now,
-        "updated_at": now,
-        "started_at": started_at,
-        "ended_at": now if is_terminal(new_status) else None,
-        "attempt": run.attempt + 1 if is_retry(current, new_status) else run.attempt,
-    }
-    seconds = max(0.0, (now - run.status_updated_at).total_seconds())
-    change = {
-        "run_id": run.id,
-        "from_status": current.value,
-        "to_status": new_status.value,
-        "at": now,
-        "seconds_in_previous_status": seconds,
-    }
-    guard = {"guard_status": current.value, "guard_attempt": run.attempt}
-    if not _update_with_history(session.connection(), {**values, **change, **guard}):
-        return None
-    for name, value in values.items():
-        set_committed_value(run, name, value)
-    return seconds
-
-
-# Built once: a status change is the hottest write, and building a statement
-# (and its cache key) per request costs more CPU than executing it.
-_GUARDED_UPDATE = (
-    update(_RUNS)
-    .where(
-        _RUNS.c.id == bindparam("run_id"),
-        _RUNS.c.status == bindparam("guard_status"),
-        _RUNS.c.attempt == bindparam("guard_attempt"),
-    )
-    .values(
-        {
-            name: bindparam(name, type_=_RUNS.c[name].type)
-            for name in (
-                "status",
-                "status_updated_at",
-                "updated_at",
-                "started_at",
-                "ended_at",
-                "attempt",
-            )
-        }
-    )
-)
-_HISTORY_COLUMNS = ("run_id", "from_status", "to_status", "at", "seconds_in_previous_status")
-_HISTORY_INSERT = insert(_HISTORY).values(
-    {name: bindparam(name, type_=_HISTORY.c[name].type) for name in _HISTORY_COLUMNS}
-)
-_CHANGED = _GUARDED_UPDATE.returning(_RUNS.c.id).cte("changed")
-_UPDATE_WITH_HISTORY = (
-    insert(_HISTORY)
-    .from_select(
-        _HISTORY_COLUMNS,
-        select(
-            *(bindparam(name, type_=_HISTORY.c[name].type) for name in _HISTORY_COLUMNS)
-        ).select_from(_CHANGED),
-    )
-    .returning(_HISTORY.c.id)
-)
-
-
-def _update_with_history(connection: Connection, params: dict[str, Any]) -> bool:
-    """The guarded UPDATE and, when it changed the row, the history row.
-
-    PostgreSQL does both in one statement (a data-modifying CTE), saving a round
-    trip on the hottest write; SQLite cannot, and runs them one after the other
-    inside the same transaction.
-    """
-    if connection.dialect.name == "postgresql":
-        return connection.execute(_UPDATE_WITH_HISTORY, params).first() is not None
-    if connection.execute(_GUARDED_UPDATE, params).rowcount != 1:
-        return False
-    connection.execute(_HISTORY_INSERT, params)
-    return True
-
-
 def history(session: Session, run_id: str) -> list[StatusChange]:
     _find_run(session, select(PipelineRun.id), run_id)
     return list(
@@ -334,18 +173,9 @@ def history(session: Session, run_id: str) -> list[StatusChange]:
 
 
 def _check_annotation_key(key: str) -> None:
-    if key.startswith(RESERVED_PREFIX):
-        raise BadRequest(
-            f"Annotation keys beginning with {RESERVED_PREFIX!r} are reserved.",
-            {"path": {"key": ["Reserved prefix."]}},
-        )
-    broken = label_error(key)
-    if broken:
-        raise BadRequest(f"Annotation key: {broken}", {"path": {"key": [broken]}})
-    if not 1 <= len(key) <= 255:
-        raise BadRequest(
-            "Annotation keys are 1 to 255 characters.", {"path": {"key": ["Bad length."]}}
-        )
+    problem = annotation_key_problem(key)
+    if problem:
+        raise BadRequest(problem, {"path": {"key": [problem]}})
 
 
 def _lock_run_for_change(session: Session, identity: Identity, run_id: str) -> PipelineRun:
@@ -402,6 +232,6 @@ def _touch(session: Session, run: PipelineRun) -> None:
     session.execute(
         update(PipelineRun)
         .where(PipelineRun.id == run.id)
-        .values(updated_at=_now())
+        .values(updated_at=utc_now())
         .execution_options(synchronize_session=False)
     )
