@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 SQLITE_IMMEDIATE = "runstats_sqlite_immediate"
+STATEMENT_TAG = "runstats_statement_tag"
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def make_engine(url: str, statement_timeout_ms: int) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
         engine = create_engine(url, **kwargs)
         _configure_sqlite(engine)
+        _tag_statements(engine)
         return engine
     if url.startswith("postgresql"):
         kwargs["connect_args"] = {
@@ -70,7 +72,25 @@ def make_engine(url: str, statement_timeout_ms: int) -> Engine:
         }
     engine = create_engine(url, pool_size=5, max_overflow=5, **kwargs)
     _ping_idle_connections(engine)
+    _tag_statements(engine)
     return engine
+
+
+def _tag_statements(engine: Engine) -> None:
+    """Prefix statements run with the STATEMENT_TAG execution option by `/* runstats:<tag> */`.
+
+    So an operator (and a test) can tell the stats scans apart in
+    pg_stat_activity and pg_stat_statements, whatever filter built them.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _tag(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, context: Any, _many: bool
+    ) -> tuple[str, Any]:
+        tag = context.execution_options.get(STATEMENT_TAG) if context is not None else None
+        if tag:
+            statement = f"/* runstats:{tag} */ {statement}"
+        return statement, parameters
 
 
 PING_AFTER_IDLE_SECONDS = 1.0

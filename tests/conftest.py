@@ -133,19 +133,42 @@ def connection(app: Flask) -> Iterator[Connection]:
         outer.close()
 
 
+class StatsCaches:
+    """Stats caches of a test's own (key prefix, local store), each in place of the app's."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.original: StatsCache = app.extensions["runstats_stats_cache"]
+        self.prefixes: list[str] = []
+
+    def install(self) -> StatsCache:
+        prefix = f"test-{uuid.uuid4().hex}:"
+        self.prefixes.append(prefix)
+        cache = StatsCache(
+            self.original.settings, self.app.extensions["runstats_redis"], key_prefix=prefix
+        )
+        self.app.extensions["runstats_stats_cache"] = cache
+        return cache
+
+    def restore(self) -> None:
+        self.app.extensions["runstats_stats_cache"] = self.original
+        client = self.app.extensions["runstats_redis"]
+        for prefix in self.prefixes if client is not None else []:
+            for key in client.scan_iter(match=f"{prefix}*", count=500):
+                client.delete(key)
+
+
 @pytest.fixture
-def stats_cache(app: Flask) -> Iterator[StatsCache]:
-    """The app's stats cache, with a key namespace and local layer of this test's own."""
-    cache: StatsCache = app.extensions["runstats_stats_cache"]
-    cache.namespace = f"test-{uuid.uuid4().hex}:"
-    cache.local.clear()
-    cache.breaker.success()
-    yield cache
-    if cache.client is not None:
-        for key in cache.client.scan_iter(match=f"{cache.namespace}*", count=500):
-            cache.client.delete(key)
-    cache.namespace = ""
-    cache.local.clear()
+def stats_caches(app: Flask) -> Iterator[StatsCaches]:
+    caches = StatsCaches(app)
+    yield caches
+    caches.restore()
+
+
+@pytest.fixture
+def stats_cache(stats_caches: StatsCaches) -> StatsCache:
+    """A stats cache of this test's own, in place of the app's."""
+    return stats_caches.install()
 
 
 @pytest.fixture

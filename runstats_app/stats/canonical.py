@@ -22,9 +22,9 @@ from ..timefmt import format_timestamp
 KEY_PREFIX = "runstats:stats"
 # Bump whenever the query or the cached payload changes shape: a rolling
 # deploy then never reads the other version's entries.
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 HISTORY_KEY_PREFIX = "runstats:stats-history"
-HISTORY_PAYLOAD_VERSION = 1
+HISTORY_PAYLOAD_VERSION = 2
 
 Canonical = Any
 

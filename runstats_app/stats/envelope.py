@@ -1,31 +1,34 @@
-"""What the shared cache stores: a one-line header, then the response body as sent.
+"""What the cache stores for one result: a one-line header, then the body as sent.
 
-    RS1 <generation> <compute_ms> <cached_at>\n<body JSON>
+    RS2 <compute_ms> <cached_at> <source>\n<body JSON>
 
-A hit serves the body bytes without parsing them; the generation lets a
-writer refuse to replace a newer result (see WRITE_IF_NEWER in cache.py).
+A hit serves the body bytes without parsing them. The generation that orders
+competing writers lives beside the envelope (see redis_store.py), not in it,
+so no script ever has to parse this format.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-MAGIC = b"RS1"
+from .result import SOURCES
+
+MAGIC = b"RS2"
 
 
 @dataclass(frozen=True)
 class Envelope:
-    generation: int
     compute_ms: int
     cached_at: str
+    source: str
     body: bytes
 
     def encode(self) -> bytes:
-        header = b"%s %d %d %s\n" % (
+        header = b"%s %d %s %s\n" % (
             MAGIC,
-            self.generation,
             self.compute_ms,
             self.cached_at.encode(),
+            self.source.encode(),
         )
         return header + self.body
 
@@ -39,6 +42,9 @@ def decode(raw: bytes | None) -> Envelope | None:
     if not newline or len(parts) != 4 or parts[0] != MAGIC or not body.startswith(b"{"):
         return None
     try:
-        return Envelope(int(parts[1]), int(parts[2]), parts[3].decode(), body)
+        source = parts[3].decode()
+        if source not in SOURCES:
+            return None
+        return Envelope(int(parts[1]), parts[2].decode(), source, body)
     except (ValueError, UnicodeDecodeError):
         return None

@@ -2,8 +2,8 @@
 
 A stats query is fully determined by its query string and the caller: once
 validated and resolved ("me" included) it need not be parsed again. The memo
-is what lets a cache hit skip validation, in the route and in the shortcut
-in front of the app (shortcut.py).
+is what lets a cache hit skip validation, in the route and in the shortcut in
+front of the app (shortcut.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask import request
+
+from ..auth import current_identity
+from ..filters import FilterArgsSchema
 from ..filters.nodes import FilterNode
+from ..filters.request import request_filter
+from ..smorest import StrictParser
+from .canonical import cache_key
 
 MemoKey = tuple[bytes, str | None]
 
@@ -48,3 +55,17 @@ class ResolvedQueries:
 
 
 resolved_queries = ResolvedQueries()
+_parser = StrictParser()
+_filter_args = FilterArgsSchema()
+
+
+def resolve_stats_request() -> ResolvedQuery:
+    """This request's stats query: from the memo, or parsed, resolved and remembered."""
+    identity = current_identity()
+    memo_key = (request.query_string, identity.user if identity else None)
+    resolved = resolved_queries.get(memo_key)
+    if resolved is None:
+        found = request_filter(_parser.parse(_filter_args, request, location="query"))
+        resolved = ResolvedQuery(cache_key(found.tree, found.statuses), found.tree, found.statuses)
+        resolved_queries.put(memo_key, resolved)
+    return resolved

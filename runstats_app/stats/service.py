@@ -1,55 +1,75 @@
-"""The aggregate: one GROUP BY over the list's WHERE clauses."""
+"""Answer a stats or history request: the cache, and the computation it runs on a miss."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from flask import current_app
 
+from ..extensions import db
 from ..filters.nodes import FilterNode
-from ..filters.sql import build_run_filter
 from ..metrics import aggregate_query_seconds
-from ..models import PipelineRun
-from ..statuses import STATUS_NAMES
-from ..timefmt import format_timestamp
+from .cache import StatsCache
+from .canonical import history_cache_key
+from .history import HistoryRange
+from .result import SCAN, Computed, StatsResult
+from .scan import count_by_bucket, count_by_status
+from .schemas import history_body, stats_body
 
 
-def count_by_status(
-    session: Session, tree: FilterNode | None, statuses: Sequence[str] | None
-) -> dict[str, int]:
-    """Counts for every status, zeros included."""
-    query = (
-        select(PipelineRun.status, func.count())
-        .where(*build_run_filter(tree, statuses))
-        .group_by(PipelineRun.status)
-    )
-    started = time.perf_counter()
-    try:
-        rows = session.execute(query).all()
-    finally:
-        aggregate_query_seconds.observe(time.perf_counter() - started)
-    found = {status: int(count) for status, count in rows}
-    return {name: found.get(name, 0) for name in STATUS_NAMES}
+def stats_cache() -> StatsCache:
+    cache: StatsCache = current_app.extensions["runstats_stats_cache"]
+    return cache
 
 
-def stats_body(counts: dict[str, int], cached_at: datetime) -> bytes:
-    """The response body, serialised once and cached as bytes."""
-    return json.dumps(
-        {
-            "total_runs": sum(counts.values()),
-            "counts_by_status": counts,
-            "cached_at": format_timestamp(cached_at),
-        },
-        separators=(",", ":"),
-    ).encode()
+@dataclass(frozen=True)
+class ScanStats:
+    """Counts by status (and distinct pipelines) read from the runs."""
+
+    tree: FilterNode | None
+    statuses: Sequence[str] | None
+    source: str = SCAN
+
+    def __call__(self) -> Computed:
+        cached_at = datetime.now(UTC)
+        started = time.perf_counter()
+        try:
+            counts = count_by_status(db.session(), self.tree, self.statuses)
+        finally:
+            aggregate_query_seconds.observe(time.perf_counter() - started)
+        return Computed(
+            stats_body(counts.by_status, counts.total_pipelines, cached_at), cached_at, SCAN
+        )
 
 
-def compute_stats_body(
-    session: Session, tree: FilterNode | None, statuses: Sequence[str] | None
-) -> bytes:
-    cached_at = datetime.now(UTC)
-    return stats_body(count_by_status(session, tree, statuses), cached_at)
+@dataclass(frozen=True)
+class ScanHistory:
+    """Counts by status per bucket read from the runs."""
+
+    tree: FilterNode | None
+    statuses: Sequence[str] | None
+    span: HistoryRange
+    source: str = SCAN
+
+    def __call__(self) -> Computed:
+        cached_at = datetime.now(UTC)
+        started = time.perf_counter()
+        try:
+            counts = count_by_bucket(db.session(), self.tree, self.statuses, self.span)
+        finally:
+            aggregate_query_seconds.observe(time.perf_counter() - started)
+        return Computed(history_body(self.span, counts, cached_at), cached_at, SCAN)
+
+
+def stats(key: str, tree: FilterNode | None, statuses: Sequence[str] | None) -> StatsResult:
+    return stats_cache().get(key, ScanStats(tree, statuses))
+
+
+def history(
+    tree: FilterNode | None, statuses: Sequence[str] | None, span: HistoryRange
+) -> StatsResult:
+    key = history_cache_key(tree, statuses, span.bucket, span.start, span.end)
+    return stats_cache().get(key, ScanHistory(tree, statuses, span))

@@ -59,8 +59,8 @@ class StatsHitShortcut:
         return [result.body]
 
 
-def install(app: Any, require_auth_for_reads: bool) -> None:
+def install(app: Any) -> None:
     """Put the shortcut in front of `app.wsgi_app`, unless every read needs a token."""
-    if require_auth_for_reads:
+    if app.config["RUNSTATS"].require_auth_for_reads:
         return
     app.wsgi_app = StatsHitShortcut(app.wsgi_app, lambda: app.extensions["runstats_stats_cache"])

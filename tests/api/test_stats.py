@@ -4,7 +4,7 @@ Counts are checked against the list endpoint for the same parameters: the
 contract says total_runs is the number of rows the list pages through, and
 counts_by_status is their breakdown. Each test scopes its runs with a unique
 annotation so that it never depends on what else is in the database, and
-gets a cache namespace of its own (the `stats_cache` fixture).
+gets a stats cache of its own (the `stats_cache` fixture).
 """
 
 from __future__ import annotations
@@ -137,9 +137,14 @@ def max_age(response: TestResponse) -> int:
     return int(match.group(1))
 
 
+def redis_of(stats_cache: Any) -> Any:
+    """The Redis client behind a test's stats cache."""
+    return stats_cache.shared.client
+
+
 def redis_key(stats_cache: Any, query: Mapping[str, Any], statuses: Sequence[str] = ()) -> str:
     """The shared-cache key the endpoint uses for a filter without "me"."""
-    return stats_cache.namespace + cache_key(parse_filter_query(json.dumps(query)), statuses)
+    return stats_cache.key_prefix + cache_key(parse_filter_query(json.dumps(query)), statuses)
 
 
 @pytest.fixture
@@ -154,23 +159,24 @@ def admin(auth: Headers) -> dict[str, str]:
 
 @pytest.fixture
 def mixed_runs(client, admin, tag) -> list[dict[str, Any]]:
-    """Tagged runs covering most statuses, two annotation values and three creators."""
+    """Tagged runs covering most statuses, two annotation values, three creators, four names."""
     plan = [
-        ("QUEUED", [], "alice", "a"),
-        ("QUEUED", [], "bob", "b"),
-        ("PENDING", [], "alice", "a"),
-        ("RUNNING", [], None, "a"),
-        ("RUNNING", ["SUCCEEDED"], "bob", "a"),
-        ("RUNNING", ["SUCCEEDED"], "alice", "b"),
-        ("RUNNING", ["FAILED"], "alice", "a"),
-        ("QUEUED", ["CANCELLED"], "bob", "b"),
-        ("RUNNING", ["CANCELLING"], "alice", "a"),
+        ("QUEUED", [], "alice", "a", "etl"),
+        ("QUEUED", [], "bob", "b", "train"),
+        ("PENDING", [], "alice", "a", "etl"),
+        ("RUNNING", [], None, "a", "eval"),
+        ("RUNNING", ["SUCCEEDED"], "bob", "a", "train"),
+        ("RUNNING", ["SUCCEEDED"], "alice", "b", "export"),
+        ("RUNNING", ["FAILED"], "alice", "a", "etl"),
+        ("QUEUED", ["CANCELLED"], "bob", "b", "train"),
+        ("RUNNING", ["CANCELLING"], "alice", "a", "eval"),
     ]
     runs = []
-    for status, moves, creator, team in plan:
+    for status, moves, creator, team, name in plan:
         run = create_run(
             client,
             admin,
+            name=name,
             status=status,
             created_by=creator,
             annotations={SUITE: tag, "team": team},
@@ -213,11 +219,22 @@ def test_total_runs_equals_the_rows_the_list_pages_through(client, mixed_runs, t
     assert body["counts_by_status"] == status_counts(rows)
 
 
-def test_body_has_total_runs_counts_and_cached_at_in_utc(client, tag):
+@pytest.mark.parametrize(
+    "statuses", [(), ("QUEUED",), ("RUNNING", "SUCCEEDED", "SKIPPED")], ids=["all", "one", "three"]
+)
+def test_total_pipelines_is_the_distinct_names_of_the_runs_the_list_pages_through(
+    client, mixed_runs, tag, statuses
+):
+    query = params(suite_filter(tag), statuses)
+    body = stats_body(client, query)
+    assert body["total_pipelines"] == len({run["name"] for run in listed_runs(client, query)})
+
+
+def test_body_has_total_runs_counts_pipelines_and_cached_at_in_utc(client, tag):
     before = datetime.now(UTC)
     body = stats_body(client, params(suite_filter(tag)))
     after = datetime.now(UTC)
-    assert set(body) == {"total_runs", "counts_by_status", "cached_at"}
+    assert set(body) == {"total_runs", "counts_by_status", "total_pipelines", "cached_at"}
     assert body["cached_at"].endswith("Z")
     cached_at = datetime.fromisoformat(body["cached_at"])
     assert before <= cached_at <= after
@@ -310,7 +327,7 @@ def test_bad_parameters_are_400_with_the_error_envelope_naming_them(client, quer
 def test_bad_parameters_are_never_cached(client, stats_cache):
     for _ in range(2):
         assert_error_envelope(get_stats(client, params("{not json")), 400)
-    assert stats_cache.client.keys(f"{stats_cache.namespace}*") == []
+    assert redis_of(stats_cache).keys(f"{stats_cache.key_prefix}*") == []
 
 
 # --- caching ----------------------------------------------------------------------------------
@@ -337,7 +354,9 @@ def test_a_miss_has_max_age_of_the_ttl(client, stats_cache, tag):
 def test_a_hit_has_max_age_of_the_time_left_before_the_ttl(client, stats_cache, tag):
     query = suite_filter(tag)
     get_stats(client, params(query))
-    stats_cache.client.pexpire(redis_key(stats_cache, query), stats_cache.settings.grace_ms + 5500)
+    redis_of(stats_cache).pexpire(
+        redis_key(stats_cache, query), stats_cache.settings.grace_ms + 5500
+    )
     response = get_stats(client, params(query))
     assert (response.headers["X-Cache"], max_age(response)) == ("hit", 5)
 
@@ -377,7 +396,9 @@ def test_status_change_is_visible_once_the_ttl_has_passed(client, admin, stats_c
     stats_body(client, params(query))
     change_status(client, admin, run["id"], "SUCCEEDED")
     # Past the TTL, within the grace: Redis' PTTL is what the cache reads as the clock.
-    stats_cache.client.pexpire(redis_key(stats_cache, query), stats_cache.settings.grace_ms - 1000)
+    redis_of(stats_cache).pexpire(
+        redis_key(stats_cache, query), stats_cache.settings.grace_ms - 1000
+    )
     response = get_stats(client, params(query))
     assert response.headers["X-Cache"] == "miss"
     assert (
@@ -392,8 +413,8 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale_with_m
     query = suite_filter(tag)
     first = get_stats(client, params(query))
     key = redis_key(stats_cache, query)
-    stats_cache.client.pexpire(key, stats_cache.settings.grace_ms - 1000)
-    lease = stats_cache.client.lock(f"{key}:lease", timeout=30, blocking=False)
+    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
+    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
     assert lease.acquire()
     try:
         response = get_stats(client, params(query))
@@ -408,7 +429,7 @@ def test_no_result_within_the_wait_budget_is_503_with_retry_after(
 ):
     query = suite_filter(tag)
     monkeypatch.setattr(stats_cache, "settings", replace(stats_cache.settings, wait_ms=300))
-    lease = stats_cache.client.lock(
+    lease = redis_of(stats_cache).lock(
         f"{redis_key(stats_cache, query)}:lease", timeout=30, blocking=False
     )
     assert lease.acquire()
@@ -424,11 +445,11 @@ def test_redis_unusable_still_answers_200_bypass_with_max_age_0(
     client, stats_cache, mixed_runs, tag
 ):
     for _ in range(stats_cache.settings.breaker_threshold):
-        stats_cache.breaker.failure()
+        stats_cache.shared.breaker.failure()
     try:
         response = get_stats(client, params(suite_filter(tag)))
     finally:
-        stats_cache.breaker.success()
+        stats_cache.shared.breaker.success()
     assert response.status_code == 200
     assert (response.headers["X-Cache"], max_age(response)) == ("bypass", 0)
     assert response.json["counts_by_status"] == status_counts(mixed_runs)
@@ -571,13 +592,12 @@ def _create(client: FlaskClient, admin: Mapping[str, str], spec: RunSpec) -> str
     query_list=st.lists(queries, min_size=1, max_size=3),
 )
 def test_stats_count_per_status_exactly_the_runs_the_list_returns(
-    client, auth, savepoint, stats_cache, specs, query_list
+    client, auth, savepoint, stats_caches, specs, query_list
 ):
     admin = auth(*ADMIN)
     readers = {"alice": auth("alice", "reader")}
     with savepoint():
-        stats_cache.namespace = f"test-{uuid.uuid4().hex}:"
-        stats_cache.local.clear()
+        stats_caches.install()
         ids = [_create(client, admin, spec) for spec in specs]
         runs = [client.get(f"{LIST_URL}{run_id}").json for run_id in ids]
         for query in query_list:

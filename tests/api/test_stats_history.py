@@ -2,7 +2,7 @@
 
 Runs are created through the API, tagged with a unique annotation, and then
 moved in time by updating `created_at` inside the test's transaction (the
-server sets it at creation). Each test has a cache namespace of its own.
+server sets it at creation). Each test has a stats cache of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from runstats_app.stats.canonical import history_cache_key
 from runstats_app.stats.history import MAX_BUCKETS
 
 from ..run_api import FreshSessionClient, assert_error_envelope, change_status, create_run
-from .test_stats import STATUSES, SUITE, max_age, params, suite_filter
+from .test_stats import STATUSES, SUITE, max_age, params, redis_of, suite_filter
 
 HISTORY_URL = "/api/pipeline_runs/stats/history"
 STATS_URL = "/api/pipeline_runs/stats"
@@ -113,7 +113,7 @@ def tagged_run_at(
 
 def redis_key(stats_cache: Any, query: Mapping[str, Any], bucket: str, start, end) -> str:
     tree = parse_filter_query(json.dumps(query))
-    return stats_cache.namespace + history_cache_key(tree, (), bucket, start, end)
+    return stats_cache.key_prefix + history_cache_key(tree, (), bucket, start, end)
 
 
 # --- buckets ----------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_naive_timestamps_are_400(client, name):
 def test_bad_parameters_are_400_naming_them(client, stats_cache, query, where):
     body = assert_error_envelope(get_history(client, query), 400)
     assert where in body["errors"]["query"]
-    assert stats_cache.client.keys(f"{stats_cache.namespace}*") == []
+    assert redis_of(stats_cache).keys(f"{stats_cache.key_prefix}*") == []
 
 
 # --- caching, as for stats --------------------------------------------------------------------
@@ -411,7 +411,7 @@ def test_a_hit_has_max_age_of_the_time_left_before_the_ttl(client, stats_cache, 
     query, end = suite_filter(tag), MARCH_10 + DAY
     get_history(client, history_params(query, start=MARCH_10, end=end))
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    stats_cache.client.pexpire(key, stats_cache.settings.grace_ms + 5500)
+    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms + 5500)
     response = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert (response.headers["X-Cache"], max_age(response)) == ("hit", 5)
 
@@ -486,7 +486,7 @@ def test_a_change_is_not_visible_while_cached_and_visible_after_the_ttl(
     assert cached.headers["X-Cache"] == "hit"
     assert cached.json["buckets"][0]["counts_by_status"]["RUNNING"] == 1
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    stats_cache.client.pexpire(key, stats_cache.settings.grace_ms - 1000)
+    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
     fresh = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["buckets"][0]["counts_by_status"]["SUCCEEDED"] == 1
@@ -498,8 +498,8 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale(
     query, end = suite_filter(tag), MARCH_10 + DAY
     first = get_history(client, history_params(query, start=MARCH_10, end=end))
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    stats_cache.client.pexpire(key, stats_cache.settings.grace_ms - 1000)
-    lease = stats_cache.client.lock(f"{key}:lease", timeout=30, blocking=False)
+    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
+    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
     assert lease.acquire()
     try:
         response = get_history(client, history_params(query, start=MARCH_10, end=end))
@@ -511,11 +511,11 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale(
 
 def test_redis_unusable_still_answers_200_bypass_with_max_age_0(client, stats_cache, tag):
     for _ in range(stats_cache.settings.breaker_threshold):
-        stats_cache.breaker.failure()
+        stats_cache.shared.breaker.failure()
     try:
         response = get_history(client, history_params(suite_filter(tag)))
     finally:
-        stats_cache.breaker.success()
+        stats_cache.shared.breaker.success()
     assert response.status_code == 200
     assert (response.headers["X-Cache"], max_age(response)) == ("bypass", 0)
 

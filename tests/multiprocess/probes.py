@@ -11,7 +11,7 @@ from typing import Any
 import psutil
 from sqlalchemy import Engine, text
 
-AGGREGATE = "%GROUP BY pipeline_runs.status%"
+AGGREGATE = "/* runstats:stats-scan */%GROUP BY pipeline_runs.name, pipeline_runs.status%"
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:

@@ -1,4 +1,4 @@
-"""Unit tests of the shared stats cache (runstats_app.stats.cache) and its parts.
+"""Unit tests of the stats cache (runstats_app.stats.cache) and its stores.
 
 fakeredis stands in for Redis; two StatsCache instances sharing one
 FakeServer stand in for two worker processes. Time is moved with PEXPIRE (the
@@ -13,7 +13,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import fakeredis
@@ -23,30 +25,27 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from runstats_app.errors import ServiceUnavailable
+from runstats_app.redis_client import make_redis_client
 from runstats_app.stats.breaker import CircuitBreaker
-from runstats_app.stats.cache import (
-    BYPASS,
-    HIT,
-    MISS,
-    STALE,
-    CacheSettings,
-    StatsCache,
-    StatsResult,
-    make_redis_client,
-)
+from runstats_app.stats.cache import CacheSettings, StatsCache
 from runstats_app.stats.envelope import Envelope, decode
-from runstats_app.stats.local import LocalCache
+from runstats_app.stats.local_store import LocalStore
+from runstats_app.stats.result import BYPASS, HIT, MISS, SCAN, STALE, Computed, StatsResult
+from runstats_app.stats.store import Lease
 
 SETTINGS = CacheSettings(ttl_ms=1000, grace_ms=2000, lease_ms=500, wait_ms=1500)
 # Long enough that whole seconds of max-age are visible.
 LONG_TTL = replace(SETTINGS, ttl_ms=10_000, grace_ms=20_000)
-KEY = "runstats:stats:v1:{" + "ab" * 32 + "}"
+KEY = "runstats:stats:v2:{" + "ab" * 32 + "}"
 LEASE = f"{KEY}:lease"
 STALE_PTTL_MS = SETTINGS.grace_ms - 100  # past the TTL, within the grace
+CACHED_AT = datetime(2026, 3, 19, 12, 0, tzinfo=UTC)
 
 
 class Compute:
-    """A counting aggregate: returns b'{"call": <n>, "tag": ...}', can fail or block."""
+    """A counting aggregate: its body is b'{"call": <n>, "tag": ...}'; it can fail or block."""
+
+    source = SCAN
 
     def __init__(self, tag: str = "a", *, delay: float = 0.0) -> None:
         self.tag = tag
@@ -57,7 +56,7 @@ class Compute:
         self.started = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self) -> bytes:
+    def __call__(self) -> Computed:
         with self._lock:
             self.calls += 1
             call = self.calls
@@ -68,7 +67,7 @@ class Compute:
             time.sleep(self.delay)
         if self.error is not None:
             raise self.error
-        return b'{"call": %d, "tag": "%s"}' % (call, self.tag.encode())
+        return Computed(self.body(call), CACHED_AT, self.source)
 
     def body(self, call: int) -> bytes:
         return b'{"call": %d, "tag": "%s"}' % (call, self.tag.encode())
@@ -116,7 +115,11 @@ def unreachable_redis() -> redis.Redis:
 
 
 def stored(client: redis.Redis, key: str = KEY) -> Envelope | None:
-    return decode(client.get(key))
+    return decode(client.hget(key, "e"))
+
+
+def stored_generation(client: redis.Redis, key: str = KEY) -> int:
+    return int(client.hget(key, "g"))
 
 
 def in_thread(function: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
@@ -152,8 +155,15 @@ def redis_client(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
     return fakeredis.FakeRedis(server=server)
 
 
-def make_cache(server: fakeredis.FakeServer, settings: CacheSettings = SETTINGS) -> StatsCache:
-    return StatsCache(fakeredis.FakeRedis(server=server), settings)
+def make_cache(
+    server: fakeredis.FakeServer, settings: CacheSettings = SETTINGS, key_prefix: str = ""
+) -> StatsCache:
+    return StatsCache(settings, fakeredis.FakeRedis(server=server), key_prefix)
+
+
+def shared(cache: StatsCache) -> Any:
+    assert cache.shared is not None
+    return cache.shared
 
 
 @pytest.fixture
@@ -221,12 +231,21 @@ def test_entry_is_stored_for_ttl_plus_grace(cache, redis_client):
     assert low <= pttl <= SETTINGS.grace_ms + SETTINGS.ttl_ms
 
 
-def test_envelope_records_generation_and_cached_at(cache, redis_client):
+def test_stored_result_records_generation_cached_at_and_source(cache, redis_client):
     cache.get(KEY, Compute())
     envelope = stored(redis_client)
     assert envelope is not None
-    assert envelope.generation == int(redis_client.get(f"{KEY}:gen"))
-    assert envelope.cached_at.endswith("Z")
+    assert stored_generation(redis_client) == int(redis_client.get(f"{KEY}:gen"))
+    assert (envelope.cached_at, envelope.source) == ("2026-03-19T12:00:00Z", SCAN)
+
+
+def test_answers_carry_the_source_of_the_computation_hits_included(cache, other):
+    compute = Compute()
+    compute.source = "counts"
+    miss = cache.get(KEY, compute)
+    hit = other.get(KEY, Compute())
+    assert (miss.source, hit.source) == ("counts", "counts")
+    assert ("X-Stats-Source", "counts") in hit.headers()
 
 
 # --- past the TTL ---------------------------------------------------------------------
@@ -269,19 +288,27 @@ def test_past_ttl_plus_grace_the_old_result_is_never_served(cache, redis_client)
 # --- waiting for someone else's result ---------------------------------------------------
 
 
+def _publish(cache: StatsCache, generation: int, body: bytes) -> None:
+    envelope = Envelope(1, "2026-01-01T00:00:00Z", SCAN, body)
+    fresh = SETTINGS.ttl_ms
+    shared(cache).publish(KEY, Lease(generation), envelope, fresh, fresh + SETTINGS.grace_ms)
+
+
 def test_reader_without_a_value_waits_and_gets_a_hit_when_the_owner_publishes(
     cache, other, held_lease
 ):
-    mine, theirs = Compute("mine"), Compute("theirs")
+    mine = Compute("mine")
 
-    def publish_later() -> StatsResult:
+    def publish_later() -> bool:
         time.sleep(0.2)
-        return other._compute_and_publish(KEY, held_lease, theirs, None)
+        _publish(other, 1, b'{"owner": 1}')
+        held_lease.release()
+        return True
 
     thread, outcome = in_thread(publish_later)
     result = cache.get(KEY, mine)
-    joined(thread, outcome)
-    assert (result.cache, result.body, mine.calls) == (HIT, theirs.body(1), 0)
+    assert joined(thread, outcome)
+    assert (result.cache, result.body, mine.calls) == (HIT, b'{"owner": 1}', 0)
 
 
 def test_reader_without_a_value_gets_503_when_the_lease_never_frees(server, held_lease):
@@ -317,13 +344,15 @@ def test_lease_winner_serves_a_result_published_since_its_read_without_recomputi
 ):
     """A reader that misses, then wins a lease its owner just freed, must not recompute."""
     first, second = Compute("first"), Compute("second")
-    try_lease = StatsCache._try_lease
+    take_lease = shared(other).lease
 
-    def owner_finishes_between_read_and_lease(key: str) -> Any:
+    @contextmanager
+    def owner_finishes_between_read_and_lease(key: str) -> Iterator[Any]:
         assert cache.get(KEY, first).cache == MISS
-        return try_lease(other, key)
+        with take_lease(key) as lease:
+            yield lease
 
-    monkeypatch.setattr(other, "_try_lease", owner_finishes_between_read_and_lease)
+    monkeypatch.setattr(shared(other), "lease", owner_finishes_between_read_and_lease)
     result = other.get(KEY, second)
     assert (result.cache, result.body, second.calls) == (HIT, first.body(1), 0)
 
@@ -331,25 +360,20 @@ def test_lease_winner_serves_a_result_published_since_its_read_without_recomputi
 # --- generations -------------------------------------------------------------------
 
 
-def _publish(cache: StatsCache, generation: int, body: bytes) -> int:
-    assert cache._write_if_newer is not None
-    envelope = Envelope(generation, 1, "2026-01-01T00:00:00Z", body)
-    life = SETTINGS.ttl_ms + SETTINGS.grace_ms
-    return int(cache._write_if_newer(keys=[KEY], args=[generation, envelope.encode(), life]))
-
-
 def test_publishing_an_older_generation_after_a_newer_one_keeps_the_newer(cache, redis_client):
-    assert _publish(cache, 5, b'{"gen": 5}') == 1
-    assert _publish(cache, 3, b'{"gen": 3}') == 0
+    _publish(cache, 5, b'{"gen": 5}')
+    _publish(cache, 3, b'{"gen": 3}')
     envelope = stored(redis_client)
-    assert envelope is not None and (envelope.generation, envelope.body) == (5, b'{"gen": 5}')
+    assert envelope is not None and envelope.body == b'{"gen": 5}'
+    assert stored_generation(redis_client) == 5
 
 
 def test_publishing_a_newer_generation_replaces_the_older(cache, redis_client):
     _publish(cache, 3, b'{"gen": 3}')
-    assert _publish(cache, 5, b'{"gen": 5}') == 1
+    _publish(cache, 5, b'{"gen": 5}')
     envelope = stored(redis_client)
-    assert envelope is not None and envelope.generation == 5
+    assert envelope is not None and envelope.body == b'{"gen": 5}'
+    assert stored_generation(redis_client) == 5
 
 
 def _slow_owner_overtaken(
@@ -377,7 +401,7 @@ def test_slow_owner_whose_lease_expired_never_overwrites_the_newer_result(server
     envelope = stored(redis_client)
     assert envelope is not None
     assert envelope.body == fast.body(1)
-    assert envelope.generation == 2
+    assert stored_generation(redis_client) == 2
     assert slow_result.body != envelope.body
 
 
@@ -399,15 +423,17 @@ def test_slow_owner_release_leaves_the_second_owner_lease_in_place(server, redis
     "garbage",
     [
         b"garbage",
-        b"RS1 1 2\n{}",
-        b"RS1 x 2 2026-01-01T00:00:00Z\n{}",
-        b"RS2 1 2 2026-01-01T00:00:00Z\n{}",
-        b"RS1 99 2 2026-01-01T00:00:00Z\nnot json",
-        b"RS1 99 2 2026-01-01T00:00:00Z {}",
+        b"RS2 1 2026-01-01T00:00:00Z\n{}",
+        b"RS2 x 2026-01-01T00:00:00Z scan\n{}",
+        b"RS1 1 2 2026-01-01T00:00:00Z\n{}",
+        b"RS2 2 2026-01-01T00:00:00Z nowhere\n{}",
+        b"RS2 2 2026-01-01T00:00:00Z scan\nnot json",
+        b"RS2 2 2026-01-01T00:00:00Z scan {}",
     ],
 )
 def test_undecodable_stored_value_is_recomputed_and_overwritten(cache, redis_client, garbage):
-    redis_client.set(KEY, garbage, px=SETTINGS.ttl_ms + SETTINGS.grace_ms)
+    redis_client.hset(KEY, mapping={"g": 0, "e": garbage})
+    redis_client.pexpire(KEY, SETTINGS.ttl_ms + SETTINGS.grace_ms)
     compute = Compute()
     result = cache.get(KEY, compute)
     assert (result.cache, result.body, compute.calls) == (MISS, compute.body(1), 1)
@@ -428,10 +454,10 @@ def test_compute_failing_with_a_stale_value_caches_nothing(cache, redis_client):
     compute = Compute()
     cache.get(KEY, compute)
     redis_client.pexpire(KEY, STALE_PTTL_MS)
-    before = redis_client.get(KEY)
+    before = redis_client.hgetall(KEY)
     compute.error = RuntimeError("database down")
     cache.get(KEY, compute)
-    assert redis_client.get(KEY) == before
+    assert redis_client.hgetall(KEY) == before
     assert redis_client.pttl(KEY) <= STALE_PTTL_MS
     assert redis_client.get(LEASE) is None
 
@@ -441,9 +467,9 @@ def test_compute_failing_with_nothing_cached_propagates_and_caches_nothing(cache
     compute.error = RuntimeError("database down")
     with pytest.raises(RuntimeError, match="database down"):
         cache.get(KEY, compute)
-    assert redis_client.get(KEY) is None
+    assert not redis_client.exists(KEY)
     assert redis_client.get(LEASE) is None
-    assert cache.local.get(KEY) is None
+    assert cache.local.read(KEY) is None
 
 
 def test_after_a_failed_compute_the_next_request_computes_again(cache):
@@ -461,12 +487,12 @@ def test_after_a_failed_compute_the_next_request_computes_again(cache):
 
 def test_unreachable_redis_answers_bypass_with_max_age_0():
     compute = Compute()
-    result = StatsCache(unreachable_redis(), SETTINGS).get(KEY, compute)
+    result = StatsCache(SETTINGS, unreachable_redis()).get(KEY, compute)
     assert (result.cache, result.max_age, result.body) == (BYPASS, 0, compute.body(1))
 
 
 def test_unreachable_redis_computes_once_per_ttl_per_process():
-    cache = StatsCache(unreachable_redis(), SETTINGS)
+    cache = StatsCache(SETTINGS, unreachable_redis())
     compute = Compute()
     results = [cache.get(KEY, compute) for _ in range(5)]
     assert compute.calls == 1
@@ -475,7 +501,7 @@ def test_unreachable_redis_computes_once_per_ttl_per_process():
 
 
 def test_unreachable_redis_computes_once_for_concurrent_requests():
-    cache = StatsCache(unreachable_redis(), replace(SETTINGS, breaker_threshold=100))
+    cache = StatsCache(replace(SETTINGS, breaker_threshold=100), unreachable_redis())
     compute = Compute()
     compute.gate = threading.Event()
     first = in_thread(lambda: cache.get(KEY, compute))
@@ -490,9 +516,8 @@ def test_unreachable_redis_computes_once_for_concurrent_requests():
 
 
 def test_unreachable_redis_recomputes_after_the_ttl():
-    cache = StatsCache(unreachable_redis(), SETTINGS)
     clock = FakeClock()
-    cache.local.clock = clock
+    cache = StatsCache(SETTINGS, unreachable_redis(), local=LocalStore(clock=clock))
     compute = Compute()
     cache.get(KEY, compute)
     clock.advance(SETTINGS.ttl_ms / 1000)
@@ -503,10 +528,10 @@ def test_breaker_opens_after_the_threshold_and_later_requests_skip_redis():
     client = CountingRedis(
         port=free_port(), socket_connect_timeout=0.1, retry=Retry(NoBackoff(), 0)
     )
-    cache = StatsCache(client, SETTINGS)
+    cache = StatsCache(SETTINGS, client)
     for _ in range(SETTINGS.breaker_threshold):
         cache.get(KEY, Compute())
-    assert cache.breaker.is_open
+    assert shared(cache).breaker.is_open
     touches = client.touches
     assert touches > 0
     result = cache.get(KEY, Compute())
@@ -517,7 +542,7 @@ def test_breaker_opens_after_the_threshold_and_later_requests_skip_redis():
 def test_after_the_breaker_reset_time_a_working_redis_is_used_again(server, redis_client):
     cache = make_cache(server)
     clock = FakeClock()
-    cache.breaker = CircuitBreaker(
+    shared(cache).breaker = CircuitBreaker(
         SETTINGS.breaker_threshold, SETTINGS.breaker_reset_seconds, clock=clock
     )
     server.connected = False
@@ -525,22 +550,25 @@ def test_after_the_breaker_reset_time_a_working_redis_is_used_again(server, redi
         assert cache.get(KEY, Compute()).cache == BYPASS
     server.connected = True
     assert cache.get(KEY, Compute()).cache == BYPASS  # still open: Redis not tried
-    assert redis_client.get(KEY) is None
+    assert not redis_client.exists(KEY)
     clock.advance(SETTINGS.breaker_reset_seconds)
     result = cache.get(KEY, Compute("back"))
     assert result.cache == MISS
     assert stored(redis_client) is not None
-    assert not cache.breaker.is_open
+    assert not shared(cache).breaker.is_open
 
 
 def test_redis_failing_while_publishing_answers_bypass(cache, server):
     compute = Compute()
 
-    def redis_dies() -> bytes:
-        server.connected = False
-        return compute()
+    class RedisDies:
+        source = SCAN
 
-    result = cache.get(KEY, redis_dies)
+        def __call__(self) -> Computed:
+            server.connected = False
+            return compute()
+
+    result = cache.get(KEY, RedisDies())
     server.connected = True
     assert (result.cache, result.max_age, result.body) == (BYPASS, 0, compute.body(1))
 
@@ -550,10 +578,8 @@ def test_redis_failing_while_publishing_answers_bypass(cache, server):
 
 @pytest.fixture
 def embedded() -> tuple[StatsCache, FakeClock]:
-    cache = StatsCache(None, LONG_TTL)
     clock = FakeClock()
-    cache.local.clock = clock
-    return cache, clock
+    return StatsCache(LONG_TTL, local=LocalStore(clock=clock)), clock
 
 
 def test_embedded_cold_key_is_a_miss_then_a_hit(embedded):
@@ -569,12 +595,9 @@ def test_embedded_past_ttl_within_grace_is_stale_while_another_thread_computes(e
     compute = Compute()
     cache.get(KEY, compute)
     clock.advance(LONG_TTL.ttl_ms / 1000)
-    flight = cache.local.flight(KEY)
-    assert flight.acquire(blocking=False)
-    try:
+    with cache.local.lease(KEY) as lease:
+        assert lease is not None
         result = cache.get(KEY, compute)
-    finally:
-        flight.release()
     assert (result.cache, result.max_age, result.body) == (STALE, 0, compute.body(1))
 
 
@@ -595,7 +618,7 @@ def test_embedded_past_ttl_plus_grace_the_old_result_is_gone(embedded):
     compute.error = RuntimeError("database down")
     with pytest.raises(RuntimeError):
         cache.get(KEY, compute)
-    assert cache.local.get(KEY) is None
+    assert cache.local.read(KEY) is None
 
 
 def test_embedded_compute_failing_within_grace_serves_the_stale_body(embedded):
@@ -608,9 +631,8 @@ def test_embedded_compute_failing_within_grace_serves_the_stale_body(embedded):
     assert (result.cache, result.body) == (STALE, compute.body(1))
 
 
-def test_namespace_prefixes_the_redis_key(cache, redis_client):
-    cache.namespace = "test-ns:"
-    cache.get(KEY, Compute())
+def test_key_prefix_prefixes_the_redis_keys(server, redis_client):
+    make_cache(server, key_prefix="test-ns:").get(KEY, Compute())
     assert redis_client.exists(f"test-ns:{KEY}")
     assert not redis_client.exists(KEY)
 
@@ -681,55 +703,62 @@ def test_breaker_reopens_for_another_reset_time_when_the_probe_fails(breaker, cl
     assert breaker.allow()
 
 
-# --- LocalCache ------------------------------------------------------------------------------
+# --- LocalStore -------------------------------------------------------------------------------
 
 
-def test_local_cache_evicts_the_least_recently_used_entry(clock):
-    local = LocalCache(max_entries=2, clock=clock)
-    local.put("a", b"A", 10, 20)
-    local.put("b", b"B", 10, 20)
-    local.get("a")
-    local.put("c", b"C", 10, 20)
-    assert local.get("b") is None
-    assert local.get("a") is not None and local.get("c") is not None
+def _envelope(body: bytes) -> Envelope:
+    return Envelope(1, "2026-01-01T00:00:00Z", SCAN, body)
 
 
-def test_local_cache_overwriting_a_key_does_not_evict(clock):
-    local = LocalCache(max_entries=2, clock=clock)
-    local.put("a", b"A", 10, 20)
-    local.put("b", b"B", 10, 20)
-    local.put("b", b"B2", 10, 20)
-    entry = local.get("b")
-    assert local.get("a") is not None and entry is not None and entry.body == b"B2"
+def test_local_store_evicts_the_least_recently_used_entry(clock):
+    local = LocalStore(max_entries=2, clock=clock)
+    local.keep("a", _envelope(b"A"), 10_000, 20_000)
+    local.keep("b", _envelope(b"B"), 10_000, 20_000)
+    local.read("a")
+    local.keep("c", _envelope(b"C"), 10_000, 20_000)
+    assert local.read("b") is None
+    assert local.read("a") is not None and local.read("c") is not None
+
+
+def test_local_store_overwriting_a_key_does_not_evict(clock):
+    local = LocalStore(max_entries=2, clock=clock)
+    local.keep("a", _envelope(b"A"), 10_000, 20_000)
+    local.keep("b", _envelope(b"B"), 10_000, 20_000)
+    local.keep("b", _envelope(b"B2"), 10_000, 20_000)
+    entry = local.read("b")
+    assert local.read("a") is not None and entry is not None and entry.envelope.body == b"B2"
 
 
 def test_local_entry_is_fresh_until_its_fresh_deadline(clock):
-    local = LocalCache(clock=clock)
-    local.put("a", b"A", 10, 20)
+    local = LocalStore(clock=clock)
+    local.keep("a", _envelope(b"A"), 10_000, 20_000)
     clock.advance(9.5)
-    entry = local.get("a")
-    assert entry is not None and entry.fresh_seconds(clock()) == pytest.approx(0.5)
+    entry = local.read("a")
+    assert entry is not None and entry.fresh_ms == 500
     clock.advance(0.5)
-    assert entry.fresh_seconds(clock()) <= 0
+    entry = local.read("a")
+    assert entry is not None and entry.fresh_ms <= 0
 
 
 def test_local_entry_is_usable_until_its_usable_deadline(clock):
-    local = LocalCache(clock=clock)
-    local.put("a", b"A", 10, 20)
+    local = LocalStore(clock=clock)
+    local.keep("a", _envelope(b"A"), 10_000, 20_000)
     clock.advance(19.9)
-    assert local.get("a") is not None
+    assert local.read("a") is not None
     clock.advance(0.1)
-    assert local.get("a") is None
+    assert local.read("a") is None
 
 
-def test_local_flight_is_one_lock_per_key(clock):
-    local = LocalCache(clock=clock)
-    assert local.flight("a") is local.flight("a")
-    assert local.flight("a") is not local.flight("b")
+def test_local_lease_is_held_by_one_taker_at_a_time_per_key(clock):
+    local = LocalStore(clock=clock)
+    with local.lease("a") as first, local.lease("a") as second, local.lease("b") as other_key:
+        assert first is not None and second is None and other_key is not None
+    with local.lease("a") as again:
+        assert again is not None
 
 
 def test_local_clear_forgets_every_entry(clock):
-    local = LocalCache(clock=clock)
-    local.put("a", b"A", 10, 20)
+    local = LocalStore(clock=clock)
+    local.keep("a", _envelope(b"A"), 10_000, 20_000)
     local.clear()
-    assert local.get("a") is None
+    assert local.read("a") is None

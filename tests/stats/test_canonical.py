@@ -37,7 +37,7 @@ ANNOTATION_KEYS = ("team", "env", "Team", "é/ü")
 # Keys the random filters never use, for the tests that vary one leaf.
 PROBE_KEY, OTHER_PROBE_KEY = "probe", "other-probe"
 
-KEY_PATTERN = re.compile(r"^runstats:stats:v1:\{[0-9a-f]{64}\}$")
+KEY_PATTERN = re.compile(r"^runstats:stats:v2:\{[0-9a-f]{64}\}$")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FAST = settings(max_examples=100, deadline=None, derandomize=True, database=None)
@@ -474,9 +474,9 @@ def test_key_is_prefix_version_and_a_braced_sha256(root, statuses):
 def test_bumping_the_payload_version_moves_keys_to_another_namespace(monkeypatch):
     text = render({"and": [{"key_exists": {"key": "team"}}]})
     before = key_of(text)
-    monkeypatch.setattr(canonical, "PAYLOAD_VERSION", 2)
+    monkeypatch.setattr(canonical, "PAYLOAD_VERSION", canonical.PAYLOAD_VERSION + 1)
     after = key_of(text)
-    assert after.startswith("runstats:stats:v2:{")
+    assert after.startswith(f"runstats:stats:v{canonical.PAYLOAD_VERSION}:{{")
     assert after != before
 
 

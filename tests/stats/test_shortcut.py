@@ -33,13 +33,13 @@ PER_ANSWER = {"X-Request-ID", "X-Cache", "Cache-Control"}
 def app_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the requests the stats route itself handled."""
     calls: list[int] = []
-    original = routes._resolve_request
+    original = routes.resolve_stats_request
 
     def counted() -> Any:
         calls.append(1)
         return original()
 
-    monkeypatch.setattr(routes, "_resolve_request", counted)
+    monkeypatch.setattr(routes, "resolve_stats_request", counted)
     return calls
 
 
@@ -114,9 +114,9 @@ def test_a_stale_result_goes_to_the_app(
     client: FlaskClient, stats_cache: StatsCache, app_calls: list[int]
 ) -> None:
     client.get(STATS, query_string=MINE)
-    for key in stats_cache.client.scan_iter(match=f"{stats_cache.namespace}*"):  # type: ignore[union-attr]
+    for key in stats_cache.shared.client.scan_iter(match=f"{stats_cache.key_prefix}*"):  # type: ignore[union-attr]
         if not key.endswith((b":gen", b":lease")):
-            stats_cache.client.pexpire(key, stats_cache.settings.grace_ms - 1000)  # type: ignore[union-attr]
+            stats_cache.shared.client.pexpire(key, stats_cache.settings.grace_ms - 1000)  # type: ignore[union-attr]
     answer = client.get(STATS, query_string=MINE)
     assert answer.headers["X-Cache"] in {"miss", "stale"}
     assert len(app_calls) == 2
@@ -127,7 +127,7 @@ def test_with_redis_unusable_the_app_answers(
 ) -> None:
     client.get(STATS, query_string=MINE)
     for _ in range(stats_cache.settings.breaker_threshold):
-        stats_cache.breaker.failure()
+        stats_cache.shared.breaker.failure()
     answer = client.get(STATS, query_string=MINE)
     assert answer.status_code == 200
     assert answer.headers["X-Cache"] == "bypass"
