@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 
-from .harness import Gunicorn, LoadGenerator
+from .harness.load import LoadGenerator
+from .harness.servers import Gunicorn
 
 CREATED_BY = "system/pipeline_run.created_by"
 CREATED_AT = "system/pipeline_run.date.created_at"

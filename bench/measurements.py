@@ -39,28 +39,15 @@ from runstats_app.timefmt import parse_timestamp
 from tests.multiprocess.probes import AGGREGATE
 
 from .context import Bench, Goal, HomepageFilter, Section, api_path, homepage_filters, week_ago
-from .harness import (
-    DASH,
-    Gunicorn,
-    HarnessError,
-    HttpClient,
-    LoadResult,
-    Reply,
-    X,
-    details,
-    expect,
-    flask_cli,
-    median,
-    mib,
-    ms,
-    per_second,
-    percentile,
-    process_tree_cpu_seconds,
-    sample_sum,
-    scrape,
-    table,
-    times,
-)
+from .harness.client import HttpClient, Reply, expect
+from .harness.cpu import process_tree_cpu_seconds
+from .harness.errors import HarnessError
+from .harness.formatting import DASH, X, details, mib, ms, per_second, table, times
+from .harness.load import LoadResult
+from .harness.metrics import sample_sum, scrape
+from .harness.processes import flask_cli
+from .harness.servers import Gunicorn
+from .harness.stats import median, percentile
 
 FLOOR_KEY = "runstats:bench:floor"
 WRITER = "runstats-bench-writer"

@@ -41,7 +41,11 @@ from tests.servers import create_database, drop_database
 
 from . import measurements
 from .context import FULL, QUICK, Bench, Section
-from .harness import ROOT, HarnessError, flask_cli, load_average, load_generator, machine, table
+from .harness.errors import HarnessError
+from .harness.formatting import table
+from .harness.load import load_generator
+from .harness.machine import load_average, machine
+from .harness.processes import ROOT, flask_cli
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1/runstats_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
