@@ -48,6 +48,7 @@ from .harness.metrics import sample_sum, scrape
 from .harness.processes import flask_cli
 from .harness.servers import Gunicorn
 from .harness.stats import median, percentile
+from .report import note
 
 FLOOR_KEY = "runstats:bench:floor"
 WRITER = "runstats-bench-writer"
@@ -431,53 +432,11 @@ prefers a sequential scan. Name contains "train": {estimates}.
 {table(AGGREGATE_HEADER, rows)}
 """
     if misses:
-        text_ += "\nGoals missed:\n\n" + "\n".join(misses) + "\n\n" + AGGREGATES_TRIED
+        text_ += "\nGoals missed:\n\n" + "\n".join(misses) + "\n\n" + note("cold-aggregates-tried")
         if not uses_trigram:
-            text_ += "\n" + TRIGRAM_DECLINED
+            text_ += "\n" + note("cold-aggregates-trigram-declined")
     text_ += "\n" + plan_blocks + "\n"
     return Section(2, f"Cold aggregates at {bench.runs_total:,} runs", text_, goals)
-
-
-TRIGRAM_DECLINED = """\
-"train" is in about 31 % of the demo runs' names. For so common a substring the
-planner weighs a parallel sequential scan, which runs `ILIKE` on every name, against
-the trigram bitmap plan, which rechecks only the candidates, and its estimates for
-the two are about 1 % apart (above), and so are their times: which one it picks
-moves with the sample `ANALYZE` drew and the dead tuples earlier runs left, and
-re-runs on the same data have picked either. The index is there and is chosen for
-selective substrings. Not done: steering the planner from the app. With
-`random_page_cost = 1.1`, the usual setting for SSDs, the trigram plan wins by about
-4 % and a status-date range aggregate takes half the time (measured 2026-11-23), but
-planner costs are the database operator's to set, for every client of the database,
-not one application's; the README's Operations section recommends it.
-"""
-
-
-AGGREGATES_TRIED = """\
-Why, and what was tried. A goal of 1/20 of a full scan assumes a filter that
-selects well under 5 % of the runs. In the demo data "me" owns about a tenth of
-them and `team = ml-platform` a fifth. For "me" the plan is already the best a
-query can do: an index-only scan of the covering `(created_by, created_at, id)
-INCLUDE (status)` index (migration 0002), no heap fetches; what remains is
-counting ~95,000 index entries, a fifth of the time of a parallel scan of every
-row. For the annotation, migration 0003 made the `(key, value, run_id)` index
-covering, but ~200,000 matching runs still have to be joined to their statuses:
-PostgreSQL hashes them and probes it with every run. Tried and not kept: an `(id)
-INCLUDE (status)` index, so the join could read statuses from an index by run id
-(index-only nested loop, the planner's choice once hash joins were disabled):
-175 to 193 ms against 204 to 216 ms for the hash join, a tenth off at the cost of another
-index on every status change.
-Either goal needs counts that are not computed at query time: per-(creator |
-annotation, status) counters maintained by every write (in the same transaction,
-sharded against hot rows, rebuilt by demo-data). Not built, for three reasons: the
-contract (`API.md`, stats) says a result is computed by one `SELECT status, COUNT(*)
-… WHERE <same clauses as the list> GROUP BY status` sharing the list's WHERE builder,
-which is what keeps `total_runs` equal to what the list pages through; counters would
-add work and lock contention to every status change, where goal 4 is already missed;
-and they help single-predicate filters only. Combined with a time range (me + 7
-days) the same index meets the goal, and the shared cache makes any of these a cost
-paid once per TTL, not per page view.
-"""
 
 
 # --- 3. deep pages -------------------------------------------------------------
@@ -880,7 +839,7 @@ that exited included, psutil) while the clients ran.
 """
     if not goal.met:
         text_ += f"\n**Goal not met**: {times(ratio)}, {0.5 / ratio:.1f}{X} short of 0.5{X}.\n\n"
-        text_ += _write_budget(ours_cpu, floor, healthz, clients) + "\n" + WRITES_TRIED
+        text_ += _write_budget(ours_cpu, floor, healthz, clients) + "\n" + note("writes-tried")
     return Section(4, "Writes: status transitions", text_, [goal])
 
 
@@ -963,27 +922,6 @@ gunicorn used {us(ours.server_cpu)}. Answering `GET /healthz` — no database, n
 token — the same gunicorn costs {us(healthz.server_cpu)} per request under the same
 {clients} clients ({per_second(healthz.rate)}): the web stack alone, before any work of a
 transition, takes {share} of what the goal leaves it.
-"""
-
-
-WRITES_TRIED = f"""\
-What was tried, from CPU profiles of gunicorn workers under this load (cProfile on a
-CPU clock) and `py-spy`: a transition went from seven database round trips to five
-(the pool pings a connection only when it sat idle for a second or the server wrote
-to it; the run and its annotations come in one join; UPDATE and history INSERT are
-one statement; the token lookup is one prebuilt Core statement), every statement is
-built once instead of per request, and flask-smorest's per-status-code wrappers are
-gone. That took the ratio from 0.14{X} to 0.2{X} to 0.26{X} (re-runs vary with the
-machine's load) and gunicorn's CPU per transition from 5.7 ms to about 1.9 to 2.6 ms.
-What remains is the stack itself — werkzeug and Flask request handling, webargs and
-marshmallow, SQLAlchemy's execution and result machinery for three statements, the
-session, the access log and metrics. A stripped Flask route doing the same statements
-through SQLAlchemy Core, with no validation, schema, logging or metrics, measured
-in-process beside runstats' route, costs 1.3 to 1.8 ms of CPU per transition against
-1.8 to 2.0 ms (2026-11-23). Meeting the goal on this machine would take a transition
-route below Flask and SQLAlchemy (a bare WSGI callable, raw psycopg, hand-made JSON),
-a second implementation of validation, authorisation and the state machine beside the
-one every other route uses; we chose one stack for every route.
 """
 
 
