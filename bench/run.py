@@ -25,27 +25,25 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from runstats_app.database import make_engine
 from tests.servers import create_database, drop_database
 
-from . import measurements
-from .context import FULL, QUICK, Bench, Section
+from .context import FULL, QUICK, Bench, Measurement, Section
+from .databases import code_head, database_exists, load_demo_runs, schema_revision
 from .harness.errors import HarnessError
 from .harness.formatting import table
 from .harness.load import load_generator
 from .harness.machine import load_average, machine
 from .harness.processes import ROOT, flask_cli
+from .measure import cold_aggregates, deep_pages, memory, stampede, warm_stats, writes
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1/runstats_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -55,16 +53,17 @@ QUICK_RUNS = 5000
 CARRIED_SECTION = "## Demo data load"
 STATEMENT_TIMEOUT_MS = 600_000
 
-Measurement = Callable[[Bench], Section]
 # Run order: the SQL-only measurement first, the private cluster (a long load) last.
-ORDER: list[tuple[int, str, Measurement]] = [
-    (2, "cold aggregates", measurements.cold_aggregates),
-    (1, "warm stats vs the floor", measurements.warm_stats),
-    (3, "deep pages", measurements.deep_pages),
-    (4, "writes", measurements.writes),
-    (6, "memory", measurements.memory),
-    (5, "stampede", measurements.stampede),
+# A new measurement is a module under bench/measure/ and one line here.
+ORDER: list[Measurement] = [
+    Measurement(2, "cold aggregates", cold_aggregates.measure),
+    Measurement(1, "warm stats vs the floor", warm_stats.measure),
+    Measurement(3, "deep pages", deep_pages.measure),
+    Measurement(4, "writes", writes.measure),
+    Measurement(6, "memory", memory.measure),
+    Measurement(5, "stampede", stampede.measure),
 ]
+NUMBERS = sorted(measurement.number for measurement in ORDER)
 
 
 def log(message: str) -> None:
@@ -91,7 +90,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated measurement numbers (1-6) to run; default: all",
+        help=f"comma-separated measurement numbers ({NUMBERS[0]}-{NUMBERS[-1]}) to run; "
+        "default: all",
     )
     parser.add_argument("--output", type=Path, help="results file to (re)write")
     parser.add_argument(
@@ -116,43 +116,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 # --- databases ----------------------------------------------------------------
-
-
-def database_exists(url: str) -> bool:
-    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            return bool(
-                connection.execute(
-                    text("SELECT 1 FROM pg_database WHERE datname = :name"),
-                    {"name": make_url(url).database},
-                ).scalar()
-            )
-    finally:
-        admin.dispose()
-
-
-def code_head() -> str | None:
-    config = Config()
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    return ScriptDirectory.from_config(config).get_current_head()
-
-
-def schema_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        try:
-            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        except Exception:
-            return None
-
-
-def load_data(url: str, runs: int) -> float:
-    """`flask db upgrade` and `flask demo-data --runs N --seed 42`; seconds the load took."""
-    env = {"RUNSTATS_DATABASE_URL": url}
-    flask_cli(env, "db", "upgrade", timeout=600)
-    started = time.perf_counter()
-    flask_cli(env, "demo-data", "--runs", str(runs), "--seed", "42", timeout=3600)
-    return time.perf_counter() - started
 
 
 # --- the report -----------------------------------------------------------------
@@ -239,7 +202,7 @@ def describe_run(bench: Bench, command: str, started: datetime, load_before: str
 
 def render(
     bench: Bench,
-    sections: list[Section],
+    sections: dict[int, Section],
     command: str,
     started: datetime,
     load_before: str,
@@ -247,9 +210,7 @@ def render(
     loaded: str | None,
 ) -> str:
     quick = bench.profile.name == "quick"
-    goals = [
-        goal for section in sorted(sections, key=lambda s: s.number) for goal in section.goals
-    ]
+    numbered = sorted(sections.items())
     parts = ["# Benchmark results\n"]
     if quick:
         parts.append(
@@ -268,12 +229,16 @@ def render(
     parts.append(
         table(
             ["#", "what", "measured", "goal", "verdict"],
-            [[g.number, g.what, g.measured, g.target, g.verdict] for g in goals],
+            [
+                [number, g.what, g.measured, g.target, g.verdict]
+                for number, section in numbered
+                for g in section.goals
+            ],
         )
         + "\n"
     )
-    for section in sorted(sections, key=lambda s: s.number):
-        parts.append(f"## {section.number}. {section.title}\n")
+    for number, section in numbered:
+        parts.append(f"## {number}. {section.title}\n")
         parts.append(section.body.rstrip() + "\n")
     if loaded:
         parts.append("## Data loaded by this run (`--load`)\n")
@@ -295,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     args = parse_args(argv)
     profile = QUICK if args.quick else FULL
-    selected = {int(n) for n in args.only.split(",") if n.strip()} or {1, 2, 3, 4, 5, 6}
+    selected = {int(n) for n in args.only.split(",") if n.strip()} or set(NUMBERS)
     output = args.output or (QUICK_RESULTS if args.quick else RESULTS)
     command = "make bench-quick" if args.quick else "make bench"
     invocation = shlex.join(
@@ -319,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"quick: creating {url.database} with {args.load or QUICK_RUNS:,} runs")
                 create_database(database_url)
                 stack.callback(drop_database, database_url)
-                load_data(database_url, args.load or QUICK_RUNS)
+                load_demo_runs(database_url, args.load or QUICK_RUNS)
                 if shutil.which("redis-server"):
                     from tests.services import RedisServer
 
@@ -337,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     log(f"creating the database and loading {args.load:,} runs")
                     create_database(database_url)
-                    seconds = load_data(database_url, args.load)
+                    seconds = load_demo_runs(database_url, args.load)
                     loaded = (
                         f"`flask --app runstats_app demo-data --runs {args.load} --seed 42` into "
                         f"a fresh, migrated database: {seconds:.1f} s, "
@@ -373,14 +338,13 @@ def main(argv: list[str] | None = None) -> int:
                 runs_total=runs,
             )
             log(f"{profile.name} run on {runs:,} runs, load generator: {bench.load.name}")
-            sections: list[Section] = []
-            for number, title, measure in ORDER:
-                if number not in selected:
+            sections: dict[int, Section] = {}
+            for measurement in ORDER:
+                if measurement.number not in selected:
                     continue
-                log(f"{number}. {title}…")
+                log(f"{measurement.number}. {measurement.name}…")
                 began = time.perf_counter()
-                section = measure(bench)
-                sections.append(section)
+                section = sections[measurement.number] = measurement.measure(bench)
                 for goal in section.goals:
                     log(f"   {goal.what}: {goal.measured} (goal {goal.target}) {goal.verdict}")
                 log(f"   done in {time.perf_counter() - began:.0f} s")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row
+from sqlalchemy import Connection, Executable
 from sqlalchemy.dialects import postgresql
 
 _SCAN = re.compile(
@@ -18,7 +18,7 @@ _SCAN = re.compile(
 
 def timed(
     connection: Connection, statement: Executable, params: Mapping[str, Any] | None = None
-) -> tuple[float, Sequence[Row[Any]]]:
+) -> tuple[float, Sequence[Any]]:
     """Seconds `statement` took, all rows fetched, and its rows; its transaction rolled back."""
     started = time.perf_counter()
     rows = connection.execute(statement, params).all()
