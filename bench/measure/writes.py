@@ -127,12 +127,7 @@ def measure(bench: Bench) -> Section:
         ratio >= GOAL,
     )
     body = _describe(bench, runs, transitions, _table(results, ours, bare, ratio))
-    body += f"""
-**Ratio: {times(ratio)}** (median of the per-round ratios; ratio of the medians
-{times(ours.rate / bare.rate)}). The HTTP clients themselves used {us(ours.harness_cpu)} of CPU per
-transition. PostgreSQL's CPU is that of the postmaster and all its processes (backends
-that exited included, psutil) while the clients ran.
-"""
+    body += "\n" + _ratio(ours, bare, ratio)
     if not goal.met:
         body += (
             f"\n**Goal not met**: {times(ratio)}, {GOAL / ratio:.1f}{X} short of {GOAL}{X}.\n\n"
@@ -352,6 +347,15 @@ processes (runstats), of the harness process running the bare loop (bare), and o
 PostgreSQL's processes (both sides).
 
 {results}
+"""
+
+
+def _ratio(ours: WriteRound, bare: WriteRound, ratio: float) -> str:
+    return f"""\
+**Ratio: {times(ratio)}** (median of the per-round ratios; ratio of the medians
+{times(ours.rate / bare.rate)}). The HTTP clients themselves used {us(ours.harness_cpu)} of CPU per
+transition. PostgreSQL's CPU is that of the postmaster and all its processes (backends
+that exited included, psutil) while the clients ran.
 """
 
 
