@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 from sqlalchemy import Engine
 
-from .harness import Gunicorn, LoadGenerator
+from .harness.load import LoadGenerator
+from .harness.servers import Gunicorn
 
 CREATED_BY = "system/pipeline_run.created_by"
 CREATED_AT = "system/pipeline_run.date.created_at"
@@ -76,7 +77,6 @@ QUICK = Profile(
 
 @dataclass(frozen=True)
 class Goal:
-    number: int
     what: str
     measured: str
     target: str
@@ -91,7 +91,8 @@ class Goal:
 
 @dataclass
 class Section:
-    number: int
+    """What a measurement reports: its section of the results, and the goals it checked."""
+
     title: str
     body: str
     goals: list[Goal] = field(default_factory=list)
@@ -104,7 +105,7 @@ class HomepageFilter:
     selective: bool
 
 
-def and_filter(*predicates: dict[str, object]) -> str:
+def and_filter(*predicates: Mapping[str, object]) -> str:
     return json.dumps({"and": list(predicates)}, separators=(",", ":"))
 
 
@@ -192,3 +193,12 @@ class Bench:
         if self._app is not None:
             self._app.stop()
             self._app = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """An entry of the run order: the section's number, a name for the log, the function."""
+
+    number: int
+    name: str
+    measure: Callable[[Bench], Section]
