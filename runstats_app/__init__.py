@@ -55,6 +55,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         errors,
         health,
         openapi,
+        proxies,
         redis_client,
         requestlog,
         runs,
@@ -65,7 +66,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from .extensions import api, db, migrate
 
     requestlog.init_app(app)
-    db.init_app(app, database_url, settings.statement_timeout_ms)
+    db.init_app(app, database_url, settings)
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     redis_client.init_app(app, settings)
     openapi.init_app(app, api)
@@ -78,6 +79,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     cli.init_app(app)
+    proxies.init_app(app, settings)
     return app
 
 

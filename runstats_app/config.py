@@ -32,6 +32,11 @@ class Settings:
     statement_timeout_ms: int = 5000
     stats_lease_ms: int = 0
     stats_wait_ms: int = 0
+    stats_scans_per_process: int = 1
+    stats_scans_total: int = 2
+    stats_scan_timeout_ms: int = 0
+    trusted_proxies: int = 0
+    test_scan_sleep_ms: int = 0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -51,11 +56,30 @@ class Settings:
                 f"RUNSTATS_STATEMENT_TIMEOUT_MS must be at least 100, got "
                 f"{self.statement_timeout_ms}"
             )
-        if self.stats_lease_ms and self.stats_lease_ms <= self.statement_timeout_ms:
+        if self.stats_scan_timeout_ms and self.stats_scan_timeout_ms < 100:
             raise ConfigError(
-                "RUNSTATS_STATS_LEASE_MS must exceed RUNSTATS_STATEMENT_TIMEOUT_MS "
-                f"({self.stats_lease_ms} <= {self.statement_timeout_ms}): a lease must "
-                "outlive the query it guards"
+                f"RUNSTATS_STATS_SCAN_TIMEOUT_MS must be at least 100, got "
+                f"{self.stats_scan_timeout_ms}"
+            )
+        if self.stats_lease_ms and self.stats_lease_ms <= self.query_timeout_ms:
+            raise ConfigError(
+                "RUNSTATS_STATS_LEASE_MS must exceed RUNSTATS_STATEMENT_TIMEOUT_MS and "
+                f"RUNSTATS_STATS_SCAN_TIMEOUT_MS ({self.stats_lease_ms} <= "
+                f"{self.query_timeout_ms}): a lease must outlive the query it guards"
+            )
+        if not 1 <= self.stats_scans_per_process <= 64:
+            raise ConfigError(
+                "RUNSTATS_STATS_SCANS_PER_PROCESS must be between 1 and 64, got "
+                f"{self.stats_scans_per_process}"
+            )
+        if not 1 <= self.stats_scans_total <= 1024:
+            raise ConfigError(
+                f"RUNSTATS_STATS_SCANS_TOTAL must be between 1 and 1024, got "
+                f"{self.stats_scans_total}"
+            )
+        if not 0 <= self.trusted_proxies <= 10:
+            raise ConfigError(
+                f"RUNSTATS_TRUSTED_PROXIES must be between 0 and 10, got {self.trusted_proxies}"
             )
         if self.stats_wait_ms and self.stats_wait_ms <= self.lease_ms:
             raise ConfigError(
@@ -64,9 +88,19 @@ class Settings:
             )
 
     @property
+    def scan_timeout_ms(self) -> int:
+        """The statement timeout of stats scans (default: the one of every other query)."""
+        return self.stats_scan_timeout_ms or self.statement_timeout_ms
+
+    @property
+    def query_timeout_ms(self) -> int:
+        """The longest a stats computation's query may run."""
+        return max(self.statement_timeout_ms, self.scan_timeout_ms)
+
+    @property
     def lease_ms(self) -> int:
-        """The stats lease: longer than the statement timeout, shorter than a worker's."""
-        return self.stats_lease_ms or self.statement_timeout_ms + 3000
+        """The stats lease: longer than the query it guards, shorter than a worker's timeout."""
+        return self.stats_lease_ms or self.query_timeout_ms + 3000
 
     @property
     def wait_ms(self) -> int:

@@ -7,7 +7,7 @@ and /metrics (health.py) sums them (and forgets dead workers' gauges on exit).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TRANSITION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -40,6 +40,16 @@ stats_cache_redis_errors = Counter(
 stats_cache_unavailable = Counter(
     "runstats_stats_cache_unavailable",
     "Stats requests answered 503 because no result arrived within the wait budget.",
+)
+stats_scans_refused = Counter(
+    "runstats_stats_scans_refused",
+    "Stats scans not admitted, by the bound that was full (process, hosts, client).",
+    ["scope"],
+)
+stats_scans_running = Gauge(
+    "runstats_stats_scans_running",
+    "Stats scans running now (summed over live worker processes).",
+    multiprocess_mode="livesum",
 )
 aggregate_query_seconds = Histogram(
     "runstats_aggregate_query_seconds",

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.pool import NullPool
 
-from runstats_app import database
-from runstats_app.database import make_engine
+from runstats_app.database import engines, make_engine
 
 from .conftest import PG_URL
 
@@ -72,7 +71,7 @@ def test_an_idle_connection_that_died_is_replaced_before_use(
 ) -> None:
     dead = _backend_pid(engine)
     _terminate(dead)
-    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(engines, "PING_AFTER_IDLE_SECONDS", 0.0)
     pings = _count_pings(engine, monkeypatch)
     assert _backend_pid(engine) != dead
     assert pings == [1]

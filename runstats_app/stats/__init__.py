@@ -19,6 +19,8 @@ def init_app(app: Flask, settings: Settings) -> None:
             grace_ms=settings.stats_cache_grace * 1000,
             lease_ms=settings.lease_ms,
             wait_ms=settings.wait_ms,
+            scans_per_process=settings.stats_scans_per_process,
+            scans_total=settings.stats_scans_total,
         ),
         app.extensions["runstats_redis"],
     )

@@ -4,7 +4,9 @@ One state machine serves every store (store.py). For a key:
 
 - a fresh stored result is answered at once (a hit);
 - otherwise whoever takes the key's lease computes, publishes and answers (a
-  miss), after checking that nobody published since it looked;
+  miss), after checking that nobody published since it looked; a scan must
+  also be admitted (admission.py), else the request is answered at once,
+  stale when it can be, else 503;
 - everyone else answers the stale result at once when there is one, or waits
   (jittered polling, retrying the lease so a dead owner is replaced once its
   lease expires) up to a budget longer than the lease, then 503.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import redis
@@ -28,11 +31,12 @@ from ..degraded import RateLimitedWarning
 from ..errors import ServiceUnavailable
 from ..metrics import stats_cache_lock_waits, stats_cache_requests, stats_cache_unavailable
 from ..timefmt import format_timestamp
+from .admission import Refusal, ScanAdmission
 from .breaker import CircuitBreaker
 from .envelope import Envelope
 from .local_store import LocalStore
 from .redis_store import RedisStore
-from .result import BYPASS, HIT, MISS, STALE, Computation, StatsResult
+from .result import BYPASS, HIT, MISS, SCAN, STALE, Computation, Computed, StatsResult
 from .store import Entry, Lease, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,8 @@ class CacheSettings:
     breaker_threshold: int = 3
     breaker_reset_seconds: float = 5.0
     local_entries: int = 1024
+    scans_per_process: int = 1
+    scans_total: int = 2
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,13 @@ _SHARED = _Labels(HIT, MISS, max_age=True)
 _BYPASSING = _Labels(BYPASS, BYPASS, max_age=False)
 
 
+@dataclass(frozen=True)
+class _Request:
+    key: str
+    work: Computation
+    caller: str
+
+
 class StatsCache:
     def __init__(
         self,
@@ -79,25 +92,36 @@ class StatsCache:
         self.warn = RateLimitedWarning(log)
         self.local = local or LocalStore(settings.local_entries)
         self.shared: RedisStore | None = None
+        breaker = None
         if client is not None:
+            breaker = CircuitBreaker(settings.breaker_threshold, settings.breaker_reset_seconds)
             self.shared = RedisStore(
                 client,
                 grace_ms=settings.grace_ms,
                 lease_ms=settings.lease_ms,
                 mirror=self.local,
-                breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_reset_seconds),
+                breaker=breaker,
                 warn=self.warn,
             )
+        self.admission = ScanAdmission(
+            per_process=settings.scans_per_process,
+            total=settings.scans_total,
+            lease_ms=settings.lease_ms,
+            client=client,
+            breaker=breaker,
+            warn=self.warn,
+        )
 
-    def get(self, key: str, computation: Computation) -> StatsResult:
-        key = self.key_prefix + key
+    def get(self, key: str, computation: Computation, caller: str = "anonymous") -> StatsResult:
+        """The answer for `key`; `caller` identifies who asks, for a fair share of the scans."""
+        request = _Request(self.key_prefix + key, computation, caller)
         if self.shared is None:
-            result = self._serve(self.local, _SHARED, key, computation)
+            result = self._serve(self.local, _SHARED, request)
         else:
             try:
-                result = self._serve(self.shared, _SHARED, key, computation)
+                result = self._serve(self.shared, _SHARED, request)
             except StoreUnavailable:
-                result = self._serve(self.local, _BYPASSING, key, computation)
+                result = self._serve(self.local, _BYPASSING, request)
         stats_cache_requests.labels(result=result.cache).inc()
         return result
 
@@ -118,26 +142,21 @@ class StatsCache:
         stats_cache_requests.labels(result=HIT).inc()
         return self._fresh(entry, _SHARED)
 
-    def _serve(self, store: Store, labels: _Labels, key: str, work: Computation) -> StatsResult:
-        entry = store.read(key)
+    def _serve(self, store: Store, labels: _Labels, request: _Request) -> StatsResult:
+        entry = store.read(request.key)
         if entry is not None and entry.fresh_ms > 0:
             return self._fresh(entry, labels)
-        with store.lease(key) as lease:
+        with store.lease(request.key) as lease:
             if lease is not None:
-                return self._compute(store, labels, key, lease, work, entry)
+                return self._compute(store, labels, request, lease, entry)
         if entry is not None:
             return _stale(entry)
-        return self._wait(store, labels, key, work)
+        return self._wait(store, labels, request)
 
     def _compute(
-        self,
-        store: Store,
-        labels: _Labels,
-        key: str,
-        lease: Lease,
-        work: Computation,
-        stale: Entry | None,
+        self, store: Store, labels: _Labels, request: _Request, lease: Lease, stale: Entry | None
     ) -> StatsResult:
+        key, work = request.key, request.work
         # Between our read and our lease an owner may have published and released:
         # answer its result instead of running the aggregate again.
         current = store.read(key)
@@ -145,13 +164,42 @@ class StatsCache:
             return self._fresh(current, labels)
         stale = current or stale
         started = time.perf_counter()
-        try:
-            computed = work()
-        except Exception:
-            if stale is None:
-                raise
-            self.warn("compute", "stats: the aggregate failed; answering the stale result")
+        with self._admitted(request, shared=store is self.shared) as refusal:
+            if refusal is not None:
+                return self._refused(refusal, stale)
+            try:
+                computed = work()
+            except Exception:
+                if stale is None:
+                    raise
+                self.warn("compute", "stats: the aggregate failed; answering the stale result")
+                return _stale(stale)
+        return self._publish(store, labels, key, lease, computed, started)
+
+    def _admitted(self, request: _Request, shared: bool) -> AbstractContextManager[Refusal | None]:
+        """A scan slot for the computation; reads of maintained counts need none."""
+        if request.work.source != SCAN:
+            return nullcontext()
+        return self.admission.admit(request.caller, shared)
+
+    def _refused(self, refusal: Refusal, stale: Entry | None) -> StatsResult:
+        if stale is not None:
             return _stale(stale)
+        stats_cache_unavailable.inc()
+        raise ServiceUnavailable(
+            "Too many stats computations are running; retry shortly.",
+            retry_after=refusal.retry_after,
+        )
+
+    def _publish(
+        self,
+        store: Store,
+        labels: _Labels,
+        key: str,
+        lease: Lease,
+        computed: Computed,
+        started: float,
+    ) -> StatsResult:
         envelope = Envelope(
             int((time.perf_counter() - started) * 1000),
             format_timestamp(computed.cached_at),
@@ -166,19 +214,19 @@ class StatsCache:
         max_age = fresh_ms // 1000 if labels.max_age else 0
         return StatsResult(computed.body, labels.computed, max_age, computed.source)
 
-    def _wait(self, store: Store, labels: _Labels, key: str, work: Computation) -> StatsResult:
+    def _wait(self, store: Store, labels: _Labels, request: _Request) -> StatsResult:
         stats_cache_lock_waits.inc()
         deadline = time.monotonic() + self.settings.wait_ms / 1000
         delay = FIRST_POLL_SECONDS
         while (remaining := deadline - time.monotonic()) > 0:
             time.sleep(min(remaining, delay * random.uniform(0.5, 1.5)))  # noqa: S311
             delay = min(delay * 1.5, LONGEST_POLL_SECONDS)
-            entry = store.read(key)
+            entry = store.read(request.key)
             if entry is not None:
                 return self._fresh(entry, labels) if entry.fresh_ms > 0 else _stale(entry)
-            with store.lease(key) as lease:
+            with store.lease(request.key) as lease:
                 if lease is not None:
-                    return self._compute(store, labels, key, lease, work, None)
+                    return self._compute(store, labels, request, lease, None)
         stats_cache_unavailable.inc()
         raise ServiceUnavailable(
             "The stats are being computed; retry shortly.", retry_after=self.retry_after_seconds

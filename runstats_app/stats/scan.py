@@ -7,12 +7,13 @@ must answer the same.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, literal_column, select, union_all
+from sqlalchemy import ColumnElement, func, literal, literal_column, select, text, union_all
 from sqlalchemy.orm import Session
 
 from ..database import STATEMENT_TAG
@@ -24,6 +25,21 @@ from .history import HistoryRange
 BUCKET_TEXT_FORMAT = "%Y-%m-%dT%H:%M:%S"
 ALL_STATUSES = None
 SCAN = {STATEMENT_TAG: "stats-scan"}
+
+
+def hold_scan(session: Session, milliseconds: int) -> None:
+    """Keep a scan busy for a while, as a scan of a huge table would (a test deployment's hook).
+
+    On PostgreSQL it is a tagged statement of the scan's own session, so the
+    database sees (and pg_stat_activity shows) a scan running meanwhile.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_sleep(:seconds)").execution_options(**SCAN),
+            {"seconds": milliseconds / 1000},
+        )
+    else:
+        time.sleep(milliseconds / 1000)
 
 
 @dataclass(frozen=True)
@@ -96,7 +112,7 @@ def count_by_bucket(
         .execution_options(**SCAN)
     )
     counts: dict[datetime, dict[str, int]] = {}
-    for text, status, count in session.execute(query).all():
-        moment = datetime.strptime(text, BUCKET_TEXT_FORMAT).replace(tzinfo=UTC)
+    for start_text, status, count in session.execute(query).all():
+        moment = datetime.strptime(start_text, BUCKET_TEXT_FORMAT).replace(tzinfo=UTC)
         counts.setdefault(moment, {})[status] = int(count)
     return counts

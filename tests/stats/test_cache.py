@@ -573,6 +573,72 @@ def test_redis_failing_while_publishing_answers_bypass(cache, server):
     assert (result.cache, result.max_age, result.body) == (BYPASS, 0, compute.body(1))
 
 
+# --- scan admission ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy(cache: StatsCache) -> Iterator[None]:
+    """Every scan slot of this process is taken by another request."""
+    with cache.admission.admit("someone", shared=True) as refusal:
+        assert refusal is None
+        yield
+
+
+def test_a_scan_not_admitted_answers_the_stale_result_without_computing(cache, redis_client):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, STALE_PTTL_MS)
+    with cache.admission.admit("someone", shared=True):
+        result = cache.get(KEY, compute)
+    assert (result.cache, result.body, compute.calls) == (STALE, compute.body(1), 1)
+
+
+def test_a_scan_not_admitted_without_a_result_is_503_at_once(cache, busy, redis_client):
+    compute = Compute()
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as raised:
+        cache.get(KEY, compute)
+    assert time.monotonic() - started < 0.2
+    assert raised.value.retry_after >= 1
+    assert compute.calls == 0
+    assert redis_client.get(LEASE) is None
+
+
+def test_a_refused_key_is_computed_once_a_slot_frees(cache):
+    compute = Compute()
+    with cache.admission.admit("someone", shared=True), pytest.raises(ServiceUnavailable):
+        cache.get(KEY, compute)
+    result = cache.get(KEY, compute)
+    assert (result.cache, compute.calls) == (MISS, 1)
+
+
+def test_reading_maintained_counts_needs_no_scan_slot(cache, busy):
+    compute = Compute()
+    compute.source = "counts"
+    result = cache.get(KEY, compute)
+    assert (result.cache, result.source, compute.calls) == (MISS, "counts", 1)
+
+
+def test_a_waiter_that_wins_the_lease_but_is_not_admitted_gets_503_at_once(server, redis_client):
+    redis_client.set(LEASE, b"owner-that-dies", px=200)
+    cache = make_cache(server)
+    compute = Compute()
+    with cache.admission.admit("someone", shared=True):
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            cache.get(KEY, compute)
+    assert time.monotonic() - started < 1.0
+    assert compute.calls == 0
+
+
+def test_while_redis_is_unusable_the_process_bound_still_holds():
+    cache = StatsCache(SETTINGS, unreachable_redis())
+    compute = Compute()
+    with cache.admission.admit("someone", shared=False), pytest.raises(ServiceUnavailable):
+        cache.get(KEY, compute)
+    assert compute.calls == 0
+
+
 # --- embedded mode (no Redis) ----------------------------------------------------------------
 
 

@@ -1,25 +1,19 @@
-"""Engine and session management: one engine per app, one session per request."""
+"""Engines: SQLite made to behave like PostgreSQL, pooled connections checked cheaply, tags."""
 
 from __future__ import annotations
 
-import logging
 import select
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import StaticPool
 
 SQLITE_IMMEDIATE = "runstats_sqlite_immediate"
 STATEMENT_TAG = "runstats_statement_tag"
-
-log = logging.getLogger(__name__)
 
 
 def _sqlite_lower(value: str | None) -> str | None:
@@ -54,7 +48,16 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str, statement_timeout_ms: int) -> Engine:
+def make_engine(
+    url: str,
+    statement_timeout_ms: int,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 5,
+    server_settings: Mapping[str, str] | None = None,
+    application_name: str = "runstats",
+) -> Engine:
+    """An engine whose connections carry the statement timeout (and other server settings)."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
@@ -65,12 +68,13 @@ def make_engine(url: str, statement_timeout_ms: int) -> Engine:
         _tag_statements(engine)
         return engine
     if url.startswith("postgresql"):
+        settings = {"statement_timeout": str(statement_timeout_ms), **(server_settings or {})}
         kwargs["connect_args"] = {
-            "options": f"-c statement_timeout={statement_timeout_ms}",
+            "options": " ".join(f"-c {name}={value}" for name, value in settings.items()),
             "connect_timeout": 5,
-            "application_name": "runstats",
+            "application_name": application_name,
         }
-    engine = create_engine(url, pool_size=5, max_overflow=5, **kwargs)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
     _ping_idle_connections(engine)
     _tag_statements(engine)
     return engine
@@ -135,78 +139,3 @@ def _server_spoke(dbapi_connection: Any) -> bool:
     except (OSError, ValueError, AttributeError):
         return True
     return bool(readable)
-
-
-class _AppSession(Session):
-    """A session bound to whichever app is current (or the bind tests install)."""
-
-    def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Any:
-        state = current_app.extensions["runstats_db"]
-        return state.override_bind or state.engine
-
-
-class _DatabaseState:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.override_bind: Connection | None = None
-
-
-class Database:
-    """Unbound until `init_app`: importing the package opens no connection."""
-
-    def __init__(self) -> None:
-        self.session: scoped_session[Session] = scoped_session(
-            sessionmaker(
-                class_=_AppSession,
-                expire_on_commit=False,
-                autoflush=False,
-                join_transaction_mode="create_savepoint",
-            )
-        )
-
-    def init_app(self, app: Flask, url: str, statement_timeout_ms: int) -> None:
-        app.extensions["runstats_db"] = _DatabaseState(make_engine(url, statement_timeout_ms))
-
-        @app.teardown_appcontext
-        def _remove_session(_exc: BaseException | None) -> None:
-            try:
-                self.session.remove()
-            except SQLAlchemyError as exc:
-                # Ending the transaction failed because the connection died after the
-                # response was made (the database restarted): the transaction died with it
-                # and the pool has invalidated the connection. The answer stands.
-                log.warning("database session teardown failed: %s", type(exc).__name__)
-                self.session.registry.clear()
-
-    @staticmethod
-    def _state() -> _DatabaseState:
-        state: _DatabaseState = current_app.extensions["runstats_db"]
-        return state
-
-    @property
-    def engine(self) -> Engine:
-        return self._state().engine
-
-    def use_connection(self, connection: Connection | None) -> None:
-        """Run the current app's sessions inside `connection` (tests join a transaction)."""
-        self.session.remove()
-        self._state().override_bind = connection
-
-
-@contextmanager
-def write_transaction(session: Session) -> Iterator[Session]:
-    """Start a writing unit of work.
-
-    On SQLite a read transaction (the token lookup, say) cannot safely become a
-    write one under WAL: SQLite fails the lock upgrade at once if another
-    writer committed meanwhile. So we end it and BEGIN IMMEDIATE, and
-    concurrent writers queue on the busy timeout instead. Call it before the
-    unit of work has written anything.
-    """
-    if session.get_bind().dialect.name == "sqlite":
-        if session.new or session.dirty or session.deleted:
-            raise RuntimeError("write_transaction must start a unit of work")
-        if session.in_transaction():
-            session.rollback()
-        session.connection(execution_options={SQLITE_IMMEDIATE: True})
-    yield session
