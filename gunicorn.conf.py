@@ -11,7 +11,11 @@ import tempfile
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-worker_class = "sync"
+# Threads: a worker waiting on a slow query (a stats scan) keeps serving other
+# requests on its other threads; the scans themselves are bounded per process
+# (RUNSTATS_STATS_SCANS_PER_PROCESS, below the thread count) and in all.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5

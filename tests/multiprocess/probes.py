@@ -3,6 +3,7 @@ PostgreSQL, the worker that sent them, and conditions that become true in time."
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,3 +56,47 @@ def pid_connected_from(port: int) -> int | None:
         if connection.laddr and connection.laddr.port == port and connection.pid:
             return int(connection.pid)
     return None
+
+
+SCAN_TAG = "/* runstats:stats-scan */%"
+
+
+def running_scans(db: Engine) -> int:
+    """Stats scans running now in this database, parallel workers not counted."""
+    with db.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                    " AND leader_pid IS NULL AND query LIKE :tag"
+                    " AND datname = current_database() AND pid <> pg_backend_pid()"
+                ),
+                {"tag": SCAN_TAG},
+            ).scalar_one()
+        )
+
+
+class Sampler:
+    """Samples a number in a thread until stopped; keeps the largest seen."""
+
+    def __init__(self, sample: Callable[[], int], interval: float = 0.02) -> None:
+        self.sample = sample
+        self.interval = interval
+        self.highest = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.highest = max(self.highest, self.sample())
+            self.samples += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
