@@ -88,7 +88,11 @@ def assert_accessible(page: Any) -> None:
 
 @pytest.fixture(scope="module")
 def badge_runs(live_site: LiveSite) -> dict[str, dict[str, Any]]:
-    """One run of bob's in each status, named a11y-badge-<STATUS>, annotated team=a11y."""
+    """One run of bob's in each status, named a11y-badge-<STATUS>, annotated team=a11y.
+
+    They are the newest runs once made, so this module is named to run after
+    test_homepage.py, whose screenshots (docs/homepage.png among them) show demo data.
+    """
     runs = {}
     for status, path in PATHS.items():
         name = f"{BADGE_RUN}{status}"
