@@ -30,7 +30,7 @@ except ImportError:  # the `browser` fixture skips, or fails in CI, saying why
 from .conftest import LiveSite
 from .homepage import open_home, open_run
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("badge_runs")]
 
 WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 BLOCKING = ("serious", "critical")
@@ -87,13 +87,14 @@ def assert_accessible(page: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def badge_runs(live_site: LiveSite) -> dict[str, dict[str, Any]]:
+def badge_runs(live_site: LiveSite) -> None:
     """One run of bob's in each status, named a11y-badge-<STATUS>, annotated team=a11y.
+
+    Each is put in live_site.runs, so that open_run opens it rather than making another.
 
     They are the newest runs once made, so this module is named to run after
     test_homepage.py, whose screenshots (docs/homepage.png among them) show demo data.
     """
-    runs = {}
     for status, path in PATHS.items():
         name = f"{BADGE_RUN}{status}"
         response = requests.post(
@@ -112,12 +113,11 @@ def badge_runs(live_site: LiveSite) -> dict[str, dict[str, Any]]:
             )
             assert response.status_code == 200, response.text
         assert response.json()["status"] == status
-        runs[status] = live_site.runs[name] = response.json()
-    return runs
+        live_site.runs[name] = response.json()
 
 
 def test_the_filtered_homepage_with_every_status_badge_has_no_serious_violation(
-    sized_page, live_site, badge_runs
+    sized_page, live_site
 ):
     open_home(sized_page, live_site, FILTERED)
     expect(sized_page.locator("#runs-body .badge")).to_have_count(len(PATHS))
@@ -128,7 +128,7 @@ def test_the_filtered_homepage_with_every_status_badge_has_no_serious_violation(
 
 
 def test_the_run_dialog_with_history_annotations_and_an_error_has_no_serious_violation(
-    sized_page, live_site, badge_runs
+    sized_page, live_site
 ):
     open_run(sized_page, live_site, f"{BADGE_RUN}RUNNING")
     expect(sized_page.locator("#run-history tr")).to_have_count(len(PATHS["RUNNING"]))
@@ -138,7 +138,7 @@ def test_the_run_dialog_with_history_annotations_and_an_error_has_no_serious_vio
     assert_accessible(sized_page)
 
 
-def test_the_check_fails_on_a_badge_below_the_contrast_minimum(page, live_site, badge_runs):
+def test_the_check_fails_on_a_badge_below_the_contrast_minimum(page, live_site):
     open_home(page, live_site, FILTERED)
     page.eval_on_selector(
         "#runs-body tr[data-status=SKIPPED] .badge",
