@@ -39,6 +39,7 @@ DOCS_SCREENSHOT = ROOT / "docs" / "homepage.png"
 STATS_TTL_SECONDS = 2
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 COLLECT_CSP_VIOLATIONS = """
 window.__cspViolations = [];
@@ -204,6 +205,15 @@ def page(browser: Any, live_site: LiveSite, problems: PageProblems) -> Iterator[
 @pytest.fixture
 def phone_page(browser: Any, live_site: LiveSite, problems: PageProblems) -> Iterator[Any]:
     with _checked_page(browser, PHONE, problems) as tab:
+        yield tab
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_page(
+    request: pytest.FixtureRequest, browser: Any, live_site: LiveSite, problems: PageProblems
+) -> Iterator[Any]:
+    """The test runs twice: on a desktop-sized page, then on a phone-sized one."""
+    with _checked_page(browser, VIEWPORTS[request.param], problems) as tab:
         yield tab
 
 

@@ -25,12 +25,12 @@ except ImportError:  # the `browser` fixture skips, or fails in CI, saying why
     expect = None
 
 from .conftest import STATS_TTL_SECONDS, LiveSite, publish_docs_screenshot, screenshot
+from .homepage import PLACEHOLDER, open_home, open_run
 
 pytestmark = pytest.mark.browser
 
 NAME = "system/pipeline_run.name"
 CREATED_BY = "system/pipeline_run.created_by"
-PLACEHOLDER = "\u2013"  # a card before its first number
 CARDS = {
     "active": ("RUNNING", "PENDING", "QUEUED"),
     "succeeded": ("SUCCEEDED",),
@@ -86,13 +86,6 @@ def row_ids(page: Any) -> list[str]:
     return page.eval_on_selector_all("#runs-body tr", "rows => rows.map(r => r.dataset.id)")
 
 
-def open_home(page: Any, site: LiveSite, query: str = "") -> None:
-    page.goto(f"{site.url}/{query}")
-    expect(page.locator(".card[data-card=total] .num")).not_to_have_text(PLACEHOLDER)
-    expect(page.locator("#chart svg")).to_be_attached()
-    expect(page.locator("#runs-body tr").first).to_be_visible()
-
-
 def name_contains(text: str) -> str:
     return json.dumps({"and": [{"value_contains": {"key": NAME, "value_substring": text}}]})
 
@@ -108,16 +101,6 @@ def use_token(page: Any, token: str) -> None:
         page.click("#token-save")
     expect(page.locator("#token-state")).to_be_attached()
     assert page.evaluate("sessionStorage.getItem('runstats.token')") == token
-
-
-def open_run(page: Any, site: LiveSite, name: str, status: str = "QUEUED") -> dict[str, Any]:
-    """Open the dialog of a run of bob's named `name` (created on first use)."""
-    run = site.run(name, status)
-    open_home(page, site, f"?name={name}")
-    page.locator("#runs-body tr", has_text=name).locator(".run-name").click()
-    expect(page.locator("#run-dialog")).to_be_visible()
-    expect(page.locator("#run-title")).to_have_text(name)
-    return run
 
 
 # --- the cards --------------------------------------------------------------------------------

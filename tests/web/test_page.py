@@ -96,20 +96,32 @@ def test_every_asset_the_page_names_is_served(app):
     client = app.test_client()
     parser = _Inline()
     parser.feed(client.get("/").get_data(as_text=True))
-    modules = []
     for asset in parser.assets:
         response = client.get(asset)
         assert response.status_code == 200, asset
-        if asset.endswith(".js"):
-            imported = re.findall(r'from "\./([\w.]+\.js)"', response.get_data(as_text=True))
-            modules += [asset.rsplit("/", 1)[0] + "/" + name for name in imported]
         response.close()
-    assert modules
-    for module in modules:
+
+
+def test_every_module_the_page_imports_is_served_as_javascript(app):
+    """Follows `import … from "./x.js"` from the page's scripts through the whole graph."""
+    client = app.test_client()
+    parser = _Inline()
+    parser.feed(client.get("/").get_data(as_text=True))
+    pending = [asset for asset in parser.assets if asset.endswith(".js")]
+    served: set[str] = set()
+    while pending:
+        module = pending.pop()
+        if module in served:
+            continue
         response = client.get(module)
         assert response.status_code == 200, module
-        assert response.mimetype in ("text/javascript", "application/javascript")
+        assert response.mimetype in ("text/javascript", "application/javascript"), module
+        imported = re.findall(r'from "\./([\w.-]+\.js)"', response.get_data(as_text=True))
         response.close()
+        pending += [module.rsplit("/", 1)[0] + "/" + name for name in imported]
+        served.add(module)
+    on_disk = {path.name for path in (STATIC / "js").glob("*.js")}
+    assert {module.rsplit("/", 1)[1] for module in served} == on_disk
 
 
 def test_the_page_carries_the_cache_ttl_and_the_read_policy(app):

@@ -1,0 +1,71 @@
+// The stats cards: the /stats request for the filters, a number per card, and
+// "updated N s ago" counted from the result's cached_at.
+
+import { maxAgeSeconds, request } from "./api.js";
+import { $, $$ } from "./dom.js";
+import { formatCount } from "./format.js";
+import { API, pageError } from "./page.js";
+
+export const CARDS = {
+  active: ["RUNNING", "PENDING", "QUEUED"],
+  succeeded: ["SUCCEEDED"],
+  failed: ["FAILED", "SYSTEM_ERROR"],
+  cancelled: ["CANCELLED"],
+};
+
+let cachedAt = null;
+let serverSkew = 0;
+
+export function statsRequest(params, signal) {
+  return request(`${API}/stats?${params}`, { signal });
+}
+
+/**
+ * Show a settled statsRequest. Returns the seconds the result stays fresh, the
+ * response's max-age (null when it has none); after a failure 0, to ask again soon.
+ */
+export function showStats(outcome) {
+  if (outcome.status !== "fulfilled") {
+    pageError(outcome.reason);
+    return 0;
+  }
+  const { body: stats, response } = outcome.value;
+  renderCards(stats);
+  cachedAt = Date.parse(stats.cached_at);
+  serverSkew = skewOf(response);
+  $("#cache-state").textContent = `· cache ${response.headers.get("X-Cache") || "?"}`;
+  tickUpdated();
+  return maxAgeSeconds(response);
+}
+
+function skewOf(response) {
+  const date = Date.parse(response.headers.get("Date") || "");
+  return Number.isNaN(date) ? 0 : date - Date.now();
+}
+
+function renderCards(stats) {
+  const counts = stats.counts_by_status;
+  for (const [card, statuses] of Object.entries(CARDS)) {
+    const value = statuses.reduce((n, status) => n + (counts[status] || 0), 0);
+    $(`.card[data-card=${card}] .num`).textContent = formatCount(value);
+  }
+  $(".card[data-card=total] .num").textContent = formatCount(stats.total_runs);
+}
+
+function tickUpdated() {
+  if (cachedAt === null || Number.isNaN(cachedAt)) return;
+  const now = Date.now() + serverSkew;
+  // The Date header has one-second resolution: never show a time in the future.
+  const seconds = Math.max(0, Math.floor((now - cachedAt) / 1000));
+  $("#updated").textContent = `updated ${seconds} s ago`;
+  $("#updated").dataset.cachedAt = new Date(cachedAt).toISOString();
+}
+
+export function clearCards() {
+  for (const card of $$(".card .num")) card.textContent = "–";
+  $("#updated").textContent = "";
+}
+
+export function initCards() {
+  setInterval(tickUpdated, 1000);
+}
