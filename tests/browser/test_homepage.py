@@ -134,6 +134,37 @@ def test_updated_ago_counts_up_from_cached_at(page, live_site):
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", cached_at)
 
 
+def _answer_busy(route: Any) -> None:
+    route.fulfill(
+        status=503,
+        headers={"Retry-After": "2", "Content-Type": "application/json"},
+        body=json.dumps(
+            {
+                "code": 503,
+                "status": "Service Unavailable",
+                "message": "Too many stats computations are running; retry shortly.",
+            }
+        ),
+    )
+
+
+def test_busy_stats_keep_the_cards_say_busy_and_retry_after_retry_after(page, live_site, problems):
+    problems.allow("503")
+    open_home(page, live_site)
+    shown = card_numbers(page)
+    stats_url = re.compile(r".*/api/pipeline_runs/stats\?.*")
+    page.route(stats_url, _answer_busy)
+    page.fill("input[name=name]", "train")
+    expect(page.locator("#updated")).to_have_text(re.compile(r"^busy, retrying in \d s$"))
+    expect(page.locator("#runs-body .run-name").first).to_contain_text("train")
+    assert card_numbers(page) == shown
+    page.unroute(stats_url)
+    expect(page.locator("#updated")).to_have_text(
+        re.compile(r"^updated \d+ s ago$"), timeout=6_000
+    )
+    assert_cards_match_api(page, live_site, filter_query=name_contains("train"))
+
+
 # --- filters ----------------------------------------------------------------------------------
 
 

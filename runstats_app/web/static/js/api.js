@@ -4,11 +4,17 @@
 const TOKEN_KEY = "runstats.token";
 
 export class ApiError extends Error {
-  constructor(status, reason, message, body) {
+  constructor(status, reason, message, body, retryAfter = null) {
     super(message);
     this.status = status;
     this.reason = reason;
     this.body = body;
+    this.retryAfter = retryAfter;
+  }
+
+  /** The server is busy (503): worth asking again after `retryAfter` seconds. */
+  get busy() {
+    return this.status === 503;
   }
 
   /** "409 Conflict: Only a non-terminal run can be cancelled." */
@@ -76,7 +82,14 @@ export async function request(path, { method = "GET", json, write = false, signa
   if (!response.ok) {
     const reason = (body && body.status) || response.statusText || "Error";
     const message = (body && body.message) || "The server answered without details.";
-    throw new ApiError(response.status, reason, message, body);
+    const retryAfter = Number.parseInt(response.headers.get("Retry-After") || "", 10);
+    throw new ApiError(
+      response.status,
+      reason,
+      message,
+      body,
+      Number.isNaN(retryAfter) ? null : retryAfter,
+    );
   }
   return { body, response };
 }

@@ -1,7 +1,9 @@
 // The stats cards: the /stats request for the filters, a number per card, and
-// "updated N s ago" counted from the result's cached_at.
+// "updated N s ago" counted from the result's cached_at. When the server is busy (a
+// 503: too many stats computations at once) the cards keep their numbers, say
+// "busy, retrying" and ask again after the answer's Retry-After.
 
-import { maxAgeSeconds, request } from "./api.js";
+import { ApiError, maxAgeSeconds, request } from "./api.js";
 import { $, $$ } from "./dom.js";
 import { formatCount } from "./format.js";
 import { API, pageError } from "./page.js";
@@ -13,8 +15,11 @@ export const CARDS = {
   cancelled: ["CANCELLED"],
 };
 
+const BUSY_RETRY_DEFAULT_SECONDS = 5;
+
 let cachedAt = null;
 let serverSkew = 0;
+let busyUntil = null;
 
 export function statsRequest(params, signal) {
   return request(`${API}/stats?${params}`, { signal });
@@ -26,9 +31,14 @@ export function statsRequest(params, signal) {
  */
 export function showStats(outcome) {
   if (outcome.status !== "fulfilled") {
+    if (outcome.reason instanceof ApiError && outcome.reason.busy) {
+      return showBusy(outcome.reason.retryAfter || BUSY_RETRY_DEFAULT_SECONDS);
+    }
     pageError(outcome.reason);
     return 0;
   }
+  busyUntil = null;
+  $(".cards").classList.remove("busy");
   const { body: stats, response } = outcome.value;
   renderCards(stats);
   cachedAt = Date.parse(stats.cached_at);
@@ -36,6 +46,15 @@ export function showStats(outcome) {
   $("#cache-state").textContent = `· cache ${response.headers.get("X-Cache") || "?"}`;
   tickUpdated();
   return maxAgeSeconds(response);
+}
+
+/** Keep the numbers, say so, and ask again after `seconds` (the caller schedules it). */
+function showBusy(seconds) {
+  busyUntil = Date.now() + seconds * 1000;
+  $(".cards").classList.add("busy");
+  $("#cache-state").textContent = "";
+  tickUpdated();
+  return seconds;
 }
 
 function skewOf(response) {
@@ -53,6 +72,11 @@ function renderCards(stats) {
 }
 
 function tickUpdated() {
+  if (busyUntil !== null) {
+    const seconds = Math.max(0, Math.ceil((busyUntil - Date.now()) / 1000));
+    $("#updated").textContent = `busy, retrying in ${seconds} s`;
+    return;
+  }
   if (cachedAt === null || Number.isNaN(cachedAt)) return;
   const now = Date.now() + serverSkew;
   // The Date header has one-second resolution: never show a time in the future.
@@ -63,6 +87,8 @@ function tickUpdated() {
 
 export function clearCards() {
   for (const card of $$(".card .num")) card.textContent = "–";
+  busyUntil = null;
+  $(".cards").classList.remove("busy");
   $("#updated").textContent = "";
 }
 

@@ -1,7 +1,7 @@
 // The "Runs per day" (or hour) panel: /stats/history for the filters and their date
 // range, drawn by chart.js with its title and caption, redrawn when its width changes.
 
-import { request } from "./api.js";
+import { ApiError, request } from "./api.js";
 import { CARDS } from "./cards.js";
 import { renderChart, renderLegend } from "./chart.js";
 import { $ } from "./dom.js";
@@ -34,7 +34,8 @@ export async function historyRequest(params, state, signal) {
 /** Draw a settled historyRequest. */
 export function showHistory(outcome) {
   if (outcome.status !== "fulfilled") {
-    pageError(outcome.reason);
+    // Busy: the chart keeps what it shows; the cards say so and the retry redraws it.
+    if (!(outcome.reason instanceof ApiError && outcome.reason.busy)) pageError(outcome.reason);
     return;
   }
   lastHistory = outcome.value.history;

@@ -1,0 +1,123 @@
+"""A created_at range as whole buckets of the counts' grains, plus the bits of hours at its edges.
+
+Counts are kept per UTC hour, day, month and for all time. A range [start, end)
+is covered by the fewest whole buckets (months inside, then days, then hours)
+and, where a bound is not on the hour, the part of an hour at each edge, which
+is read from the runs themselves (at most one hour at either end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+
+
+class Grain(IntEnum):
+    HOUR = 0
+    DAY = 1
+    MONTH = 2
+    ALL = 3
+
+
+ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""The one bucket of the ALL grain."""
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Whole buckets of one grain: start <= bucket < end (None: unbounded)."""
+
+    grain: Grain
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A part of an hour, read from the runs: start <= created_at < end."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Cover:
+    buckets: tuple[Buckets, ...]
+    edges: tuple[Edge, ...]
+    hours_start: datetime | None
+    hours_end: datetime | None
+    """The whole hours covered (unfolded changes are kept per hour)."""
+
+
+def floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def ceil_hour(moment: datetime) -> datetime:
+    floored = floor_hour(moment)
+    return floored if floored == moment else floored + timedelta(hours=1)
+
+
+def floor_day(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_day(moment: datetime) -> datetime:
+    floored = floor_day(moment)
+    return floored if floored == moment else floored + timedelta(days=1)
+
+
+def floor_month(moment: datetime) -> datetime:
+    return floor_day(moment).replace(day=1)
+
+
+def ceil_month(moment: datetime) -> datetime:
+    floored = floor_month(moment)
+    if floored == moment:
+        return floored
+    return (floored + timedelta(days=32)).replace(day=1)
+
+
+_FLOOR = {Grain.DAY: floor_day, Grain.MONTH: floor_month}
+_CEIL = {Grain.DAY: ceil_day, Grain.MONTH: ceil_month}
+
+
+def cover(start: datetime | None, end: datetime | None, coarsest: Grain = Grain.ALL) -> Cover:
+    """The buckets and edges that make up [start, end), no bucket coarser than `coarsest`."""
+    if start is None and end is None and coarsest is Grain.ALL:
+        return Cover((Buckets(Grain.ALL, None, None),), (), None, None)
+    if start is not None and end is not None and start >= end:
+        return Cover((), (), None, None)
+    edges: list[Edge] = []
+    hours_start = None if start is None else ceil_hour(start)
+    hours_end = None if end is None else floor_hour(end)
+    if hours_start is not None and hours_end is not None and hours_start >= hours_end:
+        assert start is not None and end is not None
+        return Cover((), (Edge(start, end),), None, None)
+    if start is not None and hours_start is not None and start < hours_start:
+        edges.append(Edge(start, hours_start))
+    if end is not None and hours_end is not None and hours_end < end:
+        edges.append(Edge(hours_end, end))
+    buckets = _whole(Grain.HOUR, hours_start, hours_end, min(coarsest, Grain.MONTH))
+    return Cover(tuple(buckets), tuple(edges), hours_start, hours_end)
+
+
+def _whole(
+    grain: Grain, start: datetime | None, end: datetime | None, coarsest: Grain
+) -> list[Buckets]:
+    """[start, end), already on `grain` boundaries, as buckets up to `coarsest`."""
+    if grain >= coarsest:
+        return [Buckets(grain, start, end)]
+    coarser = Grain(grain + 1)
+    inner_start = None if start is None else _CEIL[coarser](start)
+    inner_end = None if end is None else _FLOOR[coarser](end)
+    if inner_start is not None and inner_end is not None and inner_start >= inner_end:
+        return [Buckets(grain, start, end)]
+    pieces = []
+    if start is not None and inner_start is not None and start < inner_start:
+        pieces.append(Buckets(grain, start, inner_start))
+    pieces.extend(_whole(coarser, inner_start, inner_end, coarsest))
+    if end is not None and inner_end is not None and inner_end < end:
+        pieces.append(Buckets(grain, inner_end, end))
+    return pieces
