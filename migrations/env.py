@@ -7,7 +7,8 @@ from alembic import context
 from flask import current_app
 
 from runstats_app.extensions import db
-from runstats_app.models import Base, autogenerate_filter
+from runstats_app.models import autogenerate_filter
+from runstats_app.schema import metadata
 
 config = context.config
 if config.config_file_name and not config.attributes.get("skip_logging_config"):
@@ -18,7 +19,7 @@ logger = logging.getLogger("alembic.env")
 def run_migrations_offline():
     context.configure(
         url=str(db.engine.url),
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         literal_binds=True,
         compare_type=True,
         include_object=autogenerate_filter(db.engine.dialect.name),
@@ -39,7 +40,7 @@ def run_migrations_online():
 def _run(connection):
     context.configure(
         connection=connection,
-        target_metadata=Base.metadata,
+        target_metadata=metadata,
         **{
             **current_app.extensions["migrate"].configure_args,
             "compare_type": True,

@@ -51,6 +51,15 @@ stats_scans_running = Gauge(
     "Stats scans running now (summed over live worker processes).",
     multiprocess_mode="livesum",
 )
+counts_fold_rows = Counter(
+    "runstats_counts_folded_changes",
+    "Changes (deltas) folded into the maintained counts.",
+)
+stats_answers = Counter(
+    "runstats_stats_computations",
+    "Stats and history computations by where they read (counts or scan).",
+    ["source"],
+)
 aggregate_query_seconds = Histogram(
     "runstats_aggregate_query_seconds",
     "Duration of the stats GROUP BY query.",

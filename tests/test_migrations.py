@@ -14,7 +14,8 @@ from flask_migrate import upgrade
 from sqlalchemy import inspect
 
 from runstats_app.extensions import db
-from runstats_app.models import Base, autogenerate_filter
+from runstats_app.models import autogenerate_filter
+from runstats_app.schema import metadata
 
 from .conftest import MIGRATIONS, PG_URL, make_app
 from .servers import fresh_database
@@ -45,7 +46,7 @@ def test_upgraded_empty_database_matches_the_models(empty_database_url: str) -> 
                     "include_object": autogenerate_filter(engine.dialect.name),
                 },
             )
-            differences = compare_metadata(context, Base.metadata)
+            differences = compare_metadata(context, metadata)
         assert differences == []
         if engine.dialect.name == "postgresql":
             indexes = {ix["name"] for ix in inspect(engine).get_indexes("pipeline_runs")}

@@ -40,6 +40,11 @@ class _DatabaseState:
     def __init__(self, engine: Engine, scan_engine: Engine) -> None:
         self.engine = engine
         self.scan_engine = scan_engine
+        self.snapshot_engine = engine
+        if engine.dialect.name == "postgresql":
+            self.snapshot_engine = engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
         self.override_bind: Connection | None = None
 
 
@@ -98,6 +103,23 @@ class Database:
             yield self.session()
             return
         with Session(bind=state.scan_engine) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def snapshot_session(self) -> Iterator[Session]:
+        """A read-only session whose statements all see one snapshot (REPEATABLE READ).
+
+        For the maintained counts: their state and their rows must agree. Read-only
+        and without a transaction id, so it runs on a hot standby too.
+        """
+        state = self._state()
+        if state.override_bind is not None:
+            yield self.session()
+            return
+        with Session(bind=state.snapshot_engine) as session:
             try:
                 yield session
             finally:

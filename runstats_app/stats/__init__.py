@@ -6,13 +6,13 @@ from flask import Flask
 
 from ..config import Settings
 from ..extensions import api
-from . import shortcut
+from . import cli, shortcut
 from .cache import CacheSettings, StatsCache
 from .routes import blp
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """The routes, the cache they share (Redis when configured) and the hit shortcut."""
+    """The routes, the cache they share (Redis when configured), the hit shortcut, the CLI."""
     app.extensions["runstats_stats_cache"] = StatsCache(
         CacheSettings(
             ttl_ms=settings.stats_cache_ttl * 1000,
@@ -25,4 +25,5 @@ def init_app(app: Flask, settings: Settings) -> None:
         app.extensions["runstats_redis"],
     )
     api.register_blueprint(blp)
+    cli.init_app(app)
     shortcut.install(app)

@@ -1,12 +1,17 @@
-"""Answer a stats or history request: the cache, and the computation it runs on a miss."""
+"""Answer a stats or history request: the cache, and the computation it runs on a miss.
+
+A computation reads the maintained counts when they can answer the filter
+(counts/planner.py) and are ready, else scans the runs. Which one is decided
+only on a miss, the first time the cache asks (a hit costs nothing of it).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TypeVar
 
 from flask import current_app, request
@@ -16,12 +21,15 @@ from ..auth import current_identity
 from ..config import Settings
 from ..extensions import db
 from ..filters.nodes import FilterNode
-from ..metrics import aggregate_query_seconds
+from ..metrics import aggregate_query_seconds, stats_answers
 from .cache import StatsCache
 from .canonical import history_cache_key
+from .counts.planner import CountsQuery, plan
+from .counts.reader import count_buckets, count_statuses
+from .counts.state import read_state
 from .history import HistoryRange
-from .result import SCAN, Computed, StatsResult
-from .scan import count_by_bucket, count_by_status, hold_scan
+from .result import COUNTS, SCAN, Computed, StatsResult
+from .scan import StatusCounts, count_by_bucket, count_by_status, hold_scan
 from .schemas import history_body, stats_body
 
 Counted = TypeVar("Counted")
@@ -54,54 +62,89 @@ def _scan_session() -> Iterator[Session]:
         yield session
 
 
-def _timed_scan(count: Callable[[Session], Counted]) -> tuple[Counted, datetime]:
+def _timed(source: str, count: Callable[[], Counted]) -> tuple[Counted, datetime]:
     cached_at = datetime.now(UTC)
     started = time.perf_counter()
     try:
-        with _scan_session() as session:
-            return count(session), cached_at
+        return count(), cached_at
     finally:
         aggregate_query_seconds.observe(time.perf_counter() - started)
+        stats_answers.labels(source=source).inc()
 
 
-@dataclass(frozen=True)
-class ScanStats:
-    """Counts by status (and distinct pipelines) read from the runs."""
+class _Computation:
+    """The filter of one request, read from the counts when they answer it, else scanned."""
 
-    tree: FilterNode | None
-    statuses: Sequence[str] | None
-    source: str = SCAN
+    def __init__(self, tree: FilterNode | None, statuses: Sequence[str] | None) -> None:
+        self.tree = tree
+        self.statuses = statuses
 
+    @cached_property
+    def counts_query(self) -> CountsQuery | None:
+        with db.snapshot_session() as session:
+            state = read_state(session)
+        if not state.ready:
+            return None
+        return plan(self.tree, self.statuses, state.untracked_keys)
+
+    @property
+    def source(self) -> str:
+        return SCAN if self.counts_query is None else COUNTS
+
+    def _read(
+        self,
+        from_counts: Callable[[Session, CountsQuery], Counted],
+        scan: Callable[[Session], Counted],
+    ) -> tuple[Counted, datetime, str]:
+        """From the counts when planned and still ready in the read's snapshot, else a scan.
+
+        (A rebuild starting between the plan and the read makes this one scan unadmitted.)
+        """
+        query = self.counts_query
+        if query is not None:
+            with db.snapshot_session() as session:
+                if read_state(session).ready:
+                    counted, cached_at = _timed(COUNTS, lambda: from_counts(session, query))
+                    return counted, cached_at, COUNTS
+        with _scan_session() as session:
+            counted, cached_at = _timed(SCAN, lambda: scan(session))
+        return counted, cached_at, SCAN
+
+
+class StatsComputation(_Computation):
     def __call__(self) -> Computed:
-        counts, cached_at = _timed_scan(
-            lambda session: count_by_status(session, self.tree, self.statuses)
+        counts, cached_at, source = self._read(
+            lambda session, query: count_statuses(session, query, self.tree, self.statuses),
+            lambda session: count_by_status(session, self.tree, self.statuses),
         )
+        assert isinstance(counts, StatusCounts)
         body = stats_body(counts.by_status, counts.total_pipelines, cached_at)
-        return Computed(body, cached_at, SCAN)
+        return Computed(body, cached_at, source)
 
 
-@dataclass(frozen=True)
-class ScanHistory:
-    """Counts by status per bucket read from the runs."""
-
-    tree: FilterNode | None
-    statuses: Sequence[str] | None
-    span: HistoryRange
-    source: str = SCAN
+class HistoryComputation(_Computation):
+    def __init__(
+        self, tree: FilterNode | None, statuses: Sequence[str] | None, span: HistoryRange
+    ) -> None:
+        super().__init__(tree, statuses)
+        self.span = span
 
     def __call__(self) -> Computed:
-        counts, cached_at = _timed_scan(
-            lambda session: count_by_bucket(session, self.tree, self.statuses, self.span)
+        counts, cached_at, source = self._read(
+            lambda session, query: count_buckets(
+                session, query, self.tree, self.statuses, self.span
+            ),
+            lambda session: count_by_bucket(session, self.tree, self.statuses, self.span),
         )
-        return Computed(history_body(self.span, counts, cached_at), cached_at, SCAN)
+        return Computed(history_body(self.span, counts, cached_at), cached_at, source)
 
 
 def stats(key: str, tree: FilterNode | None, statuses: Sequence[str] | None) -> StatsResult:
-    return stats_cache().get(key, ScanStats(tree, statuses), caller())
+    return stats_cache().get(key, StatsComputation(tree, statuses), caller())
 
 
 def history(
     tree: FilterNode | None, statuses: Sequence[str] | None, span: HistoryRange
 ) -> StatsResult:
     key = history_cache_key(tree, statuses, span.bucket, span.start, span.end)
-    return stats_cache().get(key, ScanHistory(tree, statuses, span), caller())
+    return stats_cache().get(key, HistoryComputation(tree, statuses, span), caller())

@@ -18,7 +18,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
-    Index,
     Integer,
     SmallInteger,
     String,
@@ -35,10 +34,12 @@ count_state = Table(
     "run_count_state",
     metadata,
     Column("id", SmallInteger, primary_key=True),
+    Column("tracking", Boolean, nullable=False),
     Column("ready", Boolean, nullable=False),
     Column("filled_through", Text, nullable=False, server_default=text("''")),
     CheckConstraint("id = 1", name="single_row"),
-    comment="Whether the counts are exact (ready), or how far a rebuild has counted run ids.",
+    comment="Whether changes are recorded (tracking), the counts exact (ready), or how far "
+    "a rebuild has counted run ids.",
 )
 
 untracked_keys = Table(
@@ -51,6 +52,7 @@ untracked_keys = Table(
 deltas = Table(
     "run_count_deltas",
     metadata,
+    Column("run_id", String(26), nullable=False),
     Column("hour", DateTime(timezone=True), nullable=False),
     Column("created_by", String(255)),
     Column("name", String(255), nullable=False),
@@ -77,34 +79,22 @@ class Rollup:
 
 
 def _rollup(name: str, by_creator: bool, by_annotation: bool) -> Rollup:
+    """Per creator means per known creator: a creator condition never matches a null one."""
     per: list[Column[str]] = []
     if by_annotation:
-        per += [
-            Column("key", String(255), nullable=False),
-            Column("value", String(255), nullable=False),
-        ]
+        per.append(Column("key", String(255), primary_key=True))
+        per.append(Column("value", String(255), primary_key=True))
     if by_creator:
-        per.append(Column("created_by", String(255)))
-    leading = [c.name for c in per]
+        per.append(Column("created_by", String(255), primary_key=True))
     table = Table(
         name,
         metadata,
         *per,
-        Column("grain", SmallInteger, nullable=False),
-        Column("bucket", DateTime(timezone=True), nullable=False),
-        Column("name", String(255), nullable=False),
-        Column("status", String(16), nullable=False),
+        Column("grain", SmallInteger, primary_key=True),
+        Column("bucket", DateTime(timezone=True), primary_key=True),
+        Column("name", String(255), primary_key=True),
+        Column("status", String(16), primary_key=True),
         Column("runs", Integer, nullable=False),
-        Index(
-            f"uq_{name}",
-            *leading,
-            "grain",
-            "bucket",
-            "name",
-            "status",
-            unique=True,
-            postgresql_nulls_not_distinct=True,
-        ),
     )
     return Rollup(table, by_creator, by_annotation)
 

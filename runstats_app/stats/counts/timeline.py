@@ -45,9 +45,10 @@ class Edge:
 class Cover:
     buckets: tuple[Buckets, ...]
     edges: tuple[Edge, ...]
-    hours_start: datetime | None
-    hours_end: datetime | None
-    """The whole hours covered (unfolded changes are kept per hour)."""
+    whole_hours: bool
+    """Whether any whole hour is covered: hours_start <= hour < hours_end (None: unbounded)."""
+    hours_start: datetime | None = None
+    hours_end: datetime | None = None
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -86,21 +87,21 @@ _CEIL = {Grain.DAY: ceil_day, Grain.MONTH: ceil_month}
 def cover(start: datetime | None, end: datetime | None, coarsest: Grain = Grain.ALL) -> Cover:
     """The buckets and edges that make up [start, end), no bucket coarser than `coarsest`."""
     if start is None and end is None and coarsest is Grain.ALL:
-        return Cover((Buckets(Grain.ALL, None, None),), (), None, None)
+        return Cover((Buckets(Grain.ALL, None, None),), (), whole_hours=True)
     if start is not None and end is not None and start >= end:
-        return Cover((), (), None, None)
+        return Cover((), (), whole_hours=False)
     edges: list[Edge] = []
     hours_start = None if start is None else ceil_hour(start)
     hours_end = None if end is None else floor_hour(end)
     if hours_start is not None and hours_end is not None and hours_start >= hours_end:
         assert start is not None and end is not None
-        return Cover((), (Edge(start, end),), None, None)
+        return Cover((), (Edge(start, end),), whole_hours=False)
     if start is not None and hours_start is not None and start < hours_start:
         edges.append(Edge(start, hours_start))
     if end is not None and hours_end is not None and hours_end < end:
         edges.append(Edge(hours_end, end))
     buckets = _whole(Grain.HOUR, hours_start, hours_end, min(coarsest, Grain.MONTH))
-    return Cover(tuple(buckets), tuple(edges), hours_start, hours_end)
+    return Cover(tuple(buckets), tuple(edges), True, hours_start, hours_end)
 
 
 def _whole(
