@@ -43,3 +43,10 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Each worker offers to fold the maintained counts; a lease lets one fold at a time."""
+    from runstats_app.stats.counts.fold import start_folding
+
+    start_folding(worker.wsgi)

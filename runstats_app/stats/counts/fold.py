@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -152,3 +153,12 @@ class Folder:
                 continue
             if moved:
                 log.debug("counts: folded %d changes in %.3f s", moved, time.monotonic() - started)
+
+
+def start_folding(app: Any) -> Folder:
+    """Fold in the background of this process (gunicorn's post_worker_init calls it)."""
+    folder: Folder | None = app.extensions.get("runstats_folder")
+    if folder is None:
+        folder = app.extensions["runstats_folder"] = Folder(app.extensions["runstats_db"].engine)
+    folder.start()
+    return folder

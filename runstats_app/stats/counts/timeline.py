@@ -95,7 +95,9 @@ def cover(start: datetime | None, end: datetime | None, coarsest: Grain = Grain.
     hours_end = None if end is None else floor_hour(end)
     if hours_start is not None and hours_end is not None and hours_start >= hours_end:
         assert start is not None and end is not None
-        return Cover((), (Edge(start, end),), whole_hours=False)
+        if hours_start > hours_end or start == hours_start or end == hours_end:
+            return Cover((), (Edge(start, end),), whole_hours=False)
+        return Cover((), (Edge(start, hours_start), Edge(hours_start, end)), whole_hours=False)
     if start is not None and hours_start is not None and start < hours_start:
         edges.append(Edge(start, hours_start))
     if end is not None and hours_end is not None and hours_end < end:

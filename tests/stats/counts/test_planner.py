@@ -1,0 +1,97 @@
+"""Which filters the maintained counts answer (runstats_app.stats.counts.planner)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from runstats_app.filters.nodes import resolve_me
+from runstats_app.filters.schema import parse_filter_query
+from runstats_app.stats.counts.planner import AnnotationCondition, TextCondition, plan
+
+NAME = "system/pipeline_run.name"
+CREATED_BY = "system/pipeline_run.created_by"
+CREATED_AT = "system/pipeline_run.date.created_at"
+STATUS = "system/pipeline_run.status"
+UPDATED = "system/pipeline_run.date.status_updated_at"
+
+
+def planned(*predicates, statuses=None, untracked=("git_sha",)):
+    tree = parse_filter_query(json.dumps({"and": list(predicates)})) if predicates else None
+    if tree is not None:
+        tree = resolve_me(tree, "alice")
+    return plan(tree, statuses, frozenset(untracked))
+
+
+def test_no_filter_is_answered():
+    query = planned()
+    assert query is not None and not query.by_creator and query.annotation is None
+
+
+def test_me_and_a_name_substring_and_a_range_are_answered_together():
+    query = planned(
+        {"value_equals": {"key": CREATED_BY, "value": "me"}},
+        {"value_contains": {"key": NAME, "value_substring": "train"}},
+        {"time_range": {"key": CREATED_AT, "start_time": "2026-03-01T00:30:00Z"}},
+    )
+    assert query is not None
+    assert query.created_by == TextCondition((frozenset({"alice"}),))
+    assert query.name == TextCondition((), ("train",))
+    assert query.start == datetime(2026, 3, 1, 0, 30, tzinfo=UTC) and query.end is None
+
+
+def test_two_ranges_intersect():
+    query = planned(
+        {"time_range": {"key": CREATED_AT, "start_time": "2026-03-01T00:00:00Z"}},
+        {
+            "time_range": {
+                "key": CREATED_AT,
+                "start_time": "2026-02-01T00:00:00Z",
+                "end_time": "2026-04-01T00:00:00Z",
+            }
+        },
+    )
+    assert query is not None
+    assert (query.start, query.end) == (
+        datetime(2026, 3, 1, tzinfo=UTC),
+        datetime(2026, 4, 1, tzinfo=UTC),
+    )
+
+
+def test_the_status_parameter_and_predicate_intersect():
+    query = planned(
+        {"value_in": {"key": STATUS, "values": ["FAILED", "RUNNING"]}},
+        statuses=["FAILED", "QUEUED"],
+    )
+    assert query is not None and query.statuses == frozenset({"FAILED"})
+
+
+def test_one_annotation_key_with_several_conditions_is_answered():
+    query = planned(
+        {"key_exists": {"key": "team"}},
+        {"value_contains": {"key": "team", "value_substring": "ml"}},
+    )
+    assert query is not None
+    assert query.annotation == AnnotationCondition("team", TextCondition((), ("ml",)))
+
+
+@pytest.mark.parametrize(
+    "predicates",
+    [
+        [{"or": [{"key_exists": {"key": "team"}}, {"key_exists": {"key": "env"}}]}],
+        [{"not": {"value_equals": {"key": NAME, "value": "x"}}}],
+        [{"time_range": {"key": UPDATED, "start_time": "2026-03-01T00:00:00Z"}}],
+        [{"key_exists": {"key": "team"}}, {"key_exists": {"key": "env"}}],
+        [{"value_equals": {"key": "git_sha", "value": "abc"}}],
+    ],
+    ids=["or", "not", "status_updated_at", "two-annotation-keys", "untracked-key"],
+)
+def test_anything_else_scans(predicates):
+    assert planned(*predicates) is None
+
+
+def test_a_single_operand_or_is_its_operand():
+    query = planned({"or": [{"value_equals": {"key": NAME, "value": "etl"}}]})
+    assert query is not None and query.name == TextCondition((frozenset({"etl"}),))

@@ -1,0 +1,98 @@
+"""A created_at range as whole buckets plus edges: every instant covered exactly once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runstats_app.stats.counts.timeline import ALL_TIME, Buckets, Cover, Edge, Grain, cover
+
+STEP = {Grain.HOUR: "hour", Grain.DAY: "day", Grain.MONTH: "month"}
+START = datetime(2026, 1, 1, tzinfo=UTC)
+moments = st.integers(min_value=0, max_value=400 * 24 * 60).map(
+    lambda minutes: START + timedelta(minutes=minutes, seconds=minutes % 7)
+)
+
+
+def _next(bucket: datetime, grain: Grain) -> datetime:
+    if grain is Grain.HOUR:
+        return bucket + timedelta(hours=1)
+    if grain is Grain.DAY:
+        return bucket + timedelta(days=1)
+    return (bucket + timedelta(days=32)).replace(day=1)
+
+
+def _aligned(moment: datetime, grain: Grain) -> bool:
+    if grain is Grain.HOUR:
+        return moment == moment.replace(minute=0, second=0, microsecond=0)
+    if grain is Grain.DAY:
+        return moment == moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return _aligned(moment, Grain.DAY) and moment.day == 1
+
+
+def _covered_by(result: Cover, moment: datetime) -> int:
+    """How many pieces hold `moment` (bounded pieces only)."""
+    held = sum(1 for edge in result.edges if edge.start <= moment < edge.end)
+    for piece in result.buckets:
+        if piece.grain is Grain.ALL or (
+            (piece.start is None or piece.start <= moment)
+            and (piece.end is None or moment < piece.end)
+        ):
+            held += 1
+    return held
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=moments, length=st.integers(min_value=1, max_value=100 * 24 * 60))
+def test_a_bounded_range_is_covered_once_by_whole_buckets_and_edges(start, length):
+    end = start + timedelta(minutes=length, seconds=length % 11)
+    result = cover(start, end)
+    for piece in result.buckets:
+        assert piece.start is not None and piece.end is not None
+        assert _aligned(piece.start, piece.grain) and _aligned(piece.end, piece.grain)
+    for edge in result.edges:
+        assert edge.end - edge.start <= timedelta(hours=1)
+    probes = [start, end - timedelta(microseconds=1), start + (end - start) / 2]
+    for probe in probes:
+        assert _covered_by(result, probe) == 1, (probe, result)
+    assert _covered_by(result, end) == 0
+    assert _covered_by(result, start - timedelta(microseconds=1)) == 0
+
+
+def test_no_bounds_is_the_all_time_bucket():
+    assert cover(None, None) == Cover((Buckets(Grain.ALL, None, None),), (), whole_hours=True)
+    assert ALL_TIME.tzinfo is UTC
+
+
+def test_an_open_end_reaches_every_later_month():
+    start = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
+    result = cover(start, None)
+    assert result.edges == (Edge(start, datetime(2026, 3, 10, 8, tzinfo=UTC)),)
+    assert result.buckets[-1] == Buckets(Grain.MONTH, datetime(2026, 4, 1, tzinfo=UTC), None)
+    assert (result.hours_start, result.hours_end) == (datetime(2026, 3, 10, 8, tzinfo=UTC), None)
+
+
+def test_an_open_start_reaches_every_earlier_month():
+    end = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
+    result = cover(None, end)
+    assert result.buckets[0] == Buckets(Grain.MONTH, None, datetime(2026, 3, 1, tzinfo=UTC))
+    assert result.edges == (Edge(datetime(2026, 3, 10, 7, tzinfo=UTC), end),)
+
+
+def test_a_range_inside_one_hour_is_a_single_edge():
+    start = datetime(2026, 3, 10, 7, 10, tzinfo=UTC)
+    end = start + timedelta(minutes=20)
+    assert cover(start, end) == Cover((), (Edge(start, end),), whole_hours=False)
+
+
+def test_history_never_uses_a_bucket_coarser_than_its_own():
+    start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
+    assert {piece.grain for piece in cover(start, end, Grain.DAY).buckets} == {Grain.DAY}
+    assert {piece.grain for piece in cover(start, end, Grain.HOUR).buckets} == {Grain.HOUR}
+
+
+def test_an_empty_range_covers_nothing():
+    moment = datetime(2026, 3, 10, tzinfo=UTC)
+    assert cover(moment, moment) == Cover((), (), whole_hours=False)
