@@ -48,7 +48,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     # cookie session on every request, which nothing here uses.
     secret_key = settings.secret_key or _instance_secret(app)
 
-    from . import cli, docs, health, metrics, openapi, requestlog, security
+    from . import cli, docs, health, metrics, openapi, request_limits, requestlog, security
     from .auth import Role, authenticate, require_role
     from .errors import register_error_handlers
     from .extensions import api, db, migrate
@@ -103,6 +103,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     security.init_app(app)
     stats_shortcut.install(app, settings.require_auth_for_reads)
+    request_limits.install(app)
 
     return app
 
