@@ -16,11 +16,12 @@ Read in gunicorn 27.0.1 (http/message.py, Request.__init__ and read_line):
 - `limit_request_line = 0` is honoured as "no limit" by the Python parser,
   the one used unless the optional `gunicorn_h1c` (>= 0.4.1) is installed;
   with it, 0 means 1 MiB. The Python parser then reads the request line until
-  its CRLF with no bound of its own, copying the buffer on every read. A
-  client streaming a line that never ends held a sync worker for the worker
-  timeout (30 s), by when 13 MiB had been read, and the worker was then
-  killed and replaced. A reverse proxy in front bounds the line (README,
-  Limits and failure behaviour).
+  its CRLF with no bound of its own, copying the buffer on every read. Measured
+  with a client streaming a line that never ends: a sync worker was held for
+  the worker timeout (30 s), 13 MiB read, then killed and replaced; a gthread
+  worker's thread was held for as long as the client kept sending (75 s and
+  23 MiB when the client stopped), the worker never replaced. A reverse proxy
+  in front bounds the line (README, Limits and failure behaviour).
 - `limit_request_field_size = 0` does not mean unlimited, whatever its
   documentation says: the parser replaces 0 with 8190. A positive value is
   taken as it is, and counts the line's CRLF.
