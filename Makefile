@@ -31,7 +31,8 @@ format: $(BIN)/activate
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format runstats_app tests wsgi.py gunicorn.conf.py
 
-# Schema fuzzing (tests/test_fuzz.py) with FUZZ_EXAMPLES per operation; `make test` runs 25.
+# Schema fuzzing through gunicorn (tests/test_fuzz.py) with FUZZ_EXAMPLES per operation;
+# `make test` runs 20.
 FUZZ_EXAMPLES ?= 200
 .PHONY: fuzz
 fuzz: $(BIN)/activate

@@ -26,6 +26,14 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 
+# The request head: the app refuses a request line over 32 KiB (414) or a header line
+# over 32 KiB (431) in its error envelope (runstats_app/request_limits.py), so gunicorn's
+# own limits must let those through: its line limit stops at 8190, hence 0 (none); its
+# header line limit cannot be lifted, so it is a backstop at twice the app's.
+limit_request_line = 0
+limit_request_field_size = 64 * 1024
+limit_request_fields = 100
+
 
 def on_starting(server):  # type: ignore[no-untyped-def]
     """Give the workers of this master a clean multiprocess metrics directory."""

@@ -57,6 +57,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         openapi,
         proxies,
         redis_client,
+        request_limits,
         requestlog,
         runs,
         security,
@@ -80,6 +81,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     cli.init_app(app)
     proxies.init_app(app, settings)
+    request_limits.init_app(app)
     return app
 
 

@@ -56,12 +56,8 @@ class ServiceUnavailable(DomainError):
         self.retry_after = retry_after
 
 
-def error_response(
-    code: int,
-    message: str,
-    errors: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+def envelope(code: int, message: str, errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one error body: {code, status, message, errors?}."""
     payload: dict[str, Any] = {
         "code": code,
         "status": HTTP_STATUS_CODES.get(code, "Error"),
@@ -69,7 +65,16 @@ def error_response(
     }
     if errors:
         payload["errors"] = errors
-    response = current_app.json.response(payload)
+    return payload
+
+
+def error_response(
+    code: int,
+    message: str,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    response = current_app.json.response(envelope(code, message, errors))
     response.status_code = code
     if headers:
         response.headers.update(headers)

@@ -24,6 +24,7 @@ from .filters.schema import (
     MAX_VALUE_IN_ITEMS,
     FilterQueryField,
 )
+from .request_limits import MAX_HEADER_LINE, MAX_REQUEST_LINE
 from .text import LABEL_PATTERN, VALUE_PATTERN
 from .timefmt import Timestamp
 
@@ -71,6 +72,16 @@ ERROR_RESPONSES: dict[int, ErrorResponse] = {
         "The run's status does not allow the change; `errors.current_status` names it.",
     ),
     413: ErrorResponse("PayloadTooLarge", "The request body is over the size limit (64 KiB)."),
+    414: ErrorResponse(
+        "URITooLong",
+        f"The request line (method, URL with its query string, protocol) is over "
+        f"{MAX_REQUEST_LINE} bytes. A filter_query within its own limit ({MAX_FILTER_BYTES} "
+        "bytes of JSON) fits, however it is encoded.",
+    ),
+    431: ErrorResponse(
+        "RequestHeaderFieldsTooLarge",
+        f"A header (`Name: value`) is over {MAX_HEADER_LINE} bytes; `errors.headers` names it.",
+    ),
     503: ErrorResponse(
         "ServiceUnavailable",
         "The database is unreachable, or no stats result came within the wait budget; "
@@ -83,6 +94,9 @@ ERROR_RESPONSES: dict[int, ErrorResponse] = {
         },
     ),
 }
+
+REQUEST_HEAD_ERRORS = (414, 431)
+"""Answered for any operation, before it runs (runstats_app/request_limits.py)."""
 
 _ANNOTATION_KEY = {
     "type": "string",

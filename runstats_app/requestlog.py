@@ -6,10 +6,17 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, g, request
+from werkzeug.http import HTTP_STATUS_CODES
 
 from .metrics import http_request_seconds
+from .security import JSON_HEADERS
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger("runstats_app.access")
 
@@ -33,6 +40,33 @@ def record(method: str, route: str, status: int, seconds: float, request_id: str
         seconds * 1000,
         request_id,
     )
+
+
+def respond_json(
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+    status: int,
+    body: bytes,
+    headers: Iterable[tuple[str, str]],
+    route: str,
+    started: float,
+) -> list[bytes]:
+    """Answer a JSON body from a WSGI layer in front of Flask, carrying what the app's
+    own answers carry: security headers, the request id, the log line and latency sample."""
+    request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
+    start_response(
+        f"{status} {HTTP_STATUS_CODES[status]}",
+        [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            *headers,
+            *JSON_HEADERS,
+            (REQUEST_ID_HEADER, request_id),
+        ],
+    )
+    method = environ.get("REQUEST_METHOD", "")
+    record(method, route, status, time.perf_counter() - started, request_id)
+    return [body]
 
 
 def init_app(app: Flask) -> None:

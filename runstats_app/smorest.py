@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from . import strict_json
 from .auth import Role, require_reader_if_reads_need_tokens, require_role
 from .errors import BadRequest, error_response
-from .openapi import ERROR_RESPONSES, ErrorSchema
+from .openapi import ERROR_RESPONSES, REQUEST_HEAD_ERRORS, ErrorSchema
 
 
 class StrictParser(FlaskParser):
@@ -147,6 +147,13 @@ class Blueprint(flask_smorest.Blueprint):
     def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
         """flask-smorest's, with the schema instantiated once instead of on every request."""
         return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
+
+    def _prepare_response_doc(self, doc: Any, doc_info: Any, **kwargs: Any) -> Any:
+        """Every operation also documents the answers to an over-long request head."""
+        responses = doc_info.setdefault("response", {}).setdefault("responses", {})
+        for code in REQUEST_HEAD_ERRORS:
+            responses.setdefault(code, []).append(ERROR_RESPONSES[code].name)
+        return super()._prepare_response_doc(doc, doc_info, **kwargs)
 
     def errors(self, *codes: int) -> Callable[[Any], Any]:
         """Document the error answers an operation can give, each with the envelope.

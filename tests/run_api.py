@@ -150,7 +150,11 @@ def walk_pages(
 def assert_error_envelope(response: TestResponse, code: int) -> dict[str, Any]:
     """The one error shape: {code, status, message, errors?}."""
     assert response.status_code == code, response.get_data(as_text=True)
-    body = response.json
+    return assert_error_body(response.json, code)
+
+
+def assert_error_body(body: Any, code: int) -> dict[str, Any]:
+    """An error body in the one shape, for `code`."""
     assert isinstance(body, dict)
     assert set(body) <= ERROR_FIELDS
     assert {"code", "status", "message"} <= set(body)
@@ -160,3 +164,25 @@ def assert_error_envelope(response: TestResponse, code: int) -> dict[str, Any]:
     if "errors" in body:
         assert isinstance(body["errors"], dict)
     return body
+
+
+def list_url_with_request_line(length: int) -> str:
+    """A list URL whose GET request line is exactly `length` bytes (its filter_query is
+    too long to parse: the app answers 400 when the request reaches it)."""
+    prefix = f"{LIST_URL}?filter_query="
+    return prefix + "x" * (length - len(f"GET {prefix} HTTP/1.1"))
+
+
+def header_with_line(length: int) -> dict[str, str]:
+    """A header whose line, `X-Padding: value`, is exactly `length` bytes."""
+    return {"X-Padding": "p" * (length - len("X-Padding: "))}
+
+
+def observed_count(histogram_child: Any) -> float:
+    """How many observations a labelled histogram has recorded."""
+    return sum(
+        sample.value
+        for metric in histogram_child.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )

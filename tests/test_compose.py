@@ -52,6 +52,27 @@ def test_app_runs_gunicorn_from_the_image(compose: dict[str, Any]) -> None:
     assert compose["services"]["app"]["build"] == "."
 
 
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    return [
+        (line.split(maxsplit=1)[0].upper(), line.split(maxsplit=1)[1])
+        for line in lines
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_app_serves_with_the_settings_of_gunicorn_conf_py(compose: dict[str, Any]) -> None:
+    """Its request-head limits above all: nothing replaces the file or overrides it."""
+    app = compose["services"]["app"]
+    assert "command" not in app and "entrypoint" not in app
+    assert "GUNICORN_CMD_ARGS" not in app["environment"]
+    instructions = _dockerfile_instructions()
+    assert not any(name == "ENTRYPOINT" for name, _ in instructions)
+    assert not any("GUNICORN_CMD_ARGS" in argument for _, argument in instructions)
+    copied = [argument.split() for name, argument in instructions if name == "COPY"]
+    assert any("gunicorn.conf.py" in sources[:-1] and sources[-1] == "./" for sources in copied)
+
+
 def _variables_the_app_reads() -> set[str]:
     """Every RUNSTATS_* setting, but the test deployments' hooks (RUNSTATS_TEST_*)."""
     names = {f"RUNSTATS_{f.name.upper()}" for f in fields(Settings) if f.name != "extra"}

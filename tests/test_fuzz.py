@@ -1,26 +1,35 @@
-"""Schema fuzzing: schemathesis drives every operation of the app's own OpenAPI document.
+"""Schema fuzzing: schemathesis drives every operation of the app's OpenAPI document
+against the deployed server, gunicorn with gunicorn.conf.py.
 
 Each response must be no 5xx, a documented status code and content type, and
-match the documented schema. The app runs in process (WSGI) on a database of
-its own, with an admin token so that writes are exercised too; a pool of
-seeded runs in several statuses is mixed into the generated `run_id`s so that
-transitions, cancels and annotations reach real rows, not only 404s.
+match the documented schema. Going through gunicorn is the point: what it
+refuses on its own (a request line over its limit, say) answers outside the
+app's document, which an in-process run cannot see. So there is no
+in-process run besides this one: it covers the same operations and checks,
+on the same backends, with a real Redis beside each server.
 
-CI runs a few dozen examples per operation; `make fuzz` runs 200 or more
-(RUNSTATS_FUZZ_EXAMPLES). The seed is fixed, so a failure reproduces.
+Each backend gets a fresh database, an admin token (so that writes are
+exercised too) and a pool of seeded runs in several statuses, mixed into the
+generated `run_id`s so that transitions, cancels and annotations reach real
+rows, not only 404s. CI runs RUNSTATS_FUZZ_EXAMPLES per operation (default
+20, about a minute); `make fuzz` runs 200 or more. The seed is fixed, so a
+failure reproduces; the server's log (named in the failure) has its side.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import fakeredis
 import hypothesis
 import pytest
+import requests
 import schemathesis
-from flask import Flask
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -29,13 +38,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from runstats_app.auth import Role, create_token
-from runstats_app.extensions import db
+from .conftest import BACKENDS, PG_URL, make_app
+from .servers import GunicornServer, create_token, flask_command, fresh_database
+from .services import RedisServer
 
-from .conftest import BACKENDS, PG_URL, make_app, migrate_to_head
-from .servers import fresh_database
-
-EXAMPLES = int(os.environ.get("RUNSTATS_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("RUNSTATS_FUZZ_EXAMPLES", "20"))
 SEED = 20260319
 CHECKS = [
     not_a_server_error,
@@ -45,18 +52,19 @@ CHECKS = [
 ]
 SEEDED_STATUSES = ["QUEUED", "PENDING", "RUNNING", "CANCELLING", "SUCCEEDED"]
 RUNS_PER_STATUS = 8
+DOCUMENT = "/api/openapi.json"
 
 
-def _load_schema() -> Any:
-    """The app's own document; serving it needs no database (the fixture binds the real app)."""
-    spec_app = make_app("sqlite://")
-    config = schemathesis.Config.from_dict(
-        {"seed": SEED, "generation": {"max-examples": EXAMPLES}}
-    )
-    return schemathesis.openapi.from_wsgi("/api/openapi.json", spec_app, config=config)
+def _document() -> dict[str, Any]:
+    """The app's own document; serving it needs no database."""
+    document: dict[str, Any] = make_app("sqlite://").test_client().get(DOCUMENT).get_json()
+    return document
 
 
-schema = _load_schema()
+schema = schemathesis.openapi.from_dict(
+    _document(),
+    config=schemathesis.Config.from_dict({"seed": SEED, "generation": {"max-examples": EXAMPLES}}),
+)
 RUN_POOL: list[str] = []
 
 
@@ -77,54 +85,96 @@ def before_generate_path_parameters(context: Any, strategy: Any) -> Any:
     )
 
 
-def _seed_runs(app: Flask) -> tuple[str, list[str]]:
-    """An admin token, and runs in several statuses with annotations to change."""
-    with app.app_context():
-        session = db.session()
-        token = create_token(session, "fuzzer", Role.admin)
-        session.commit()
-        db.session.remove()
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
+@dataclass(frozen=True)
+class FuzzTarget:
+    backend: str
+    server: GunicornServer
+    headers: dict[str, str]
+    run_ids: list[str]
+    log: Path
+
+
+def _seed_runs(url: str, headers: dict[str, str]) -> list[str]:
+    """Runs in several statuses, with annotations to change, in the same order everywhere."""
     run_ids = []
-    for status in SEEDED_STATUSES * RUNS_PER_STATUS:
-        created = client.post(
-            "/api/pipeline_runs/",
-            json={
-                "name": f"fuzz-{status.lower()}",
-                "status": "RUNNING" if status == "SUCCEEDED" else status,
-                "max_attempts": 3,
-                "annotations": {"team": "fuzz", "a": "b"},
-            },
-            headers=headers,
-        )
-        assert created.status_code == 201, created.get_data(as_text=True)
-        run_id = created.get_json()["id"]
-        if status == "SUCCEEDED":
-            done = client.post(
-                f"/api/pipeline_runs/{run_id}/transitions",
-                json={"status": "SUCCEEDED"},
+    with requests.Session() as http:
+        for status in SEEDED_STATUSES * RUNS_PER_STATUS:
+            created = http.post(
+                f"{url}/api/pipeline_runs/",
+                json={
+                    "name": f"fuzz-{status.lower()}",
+                    "status": "RUNNING" if status == "SUCCEEDED" else status,
+                    "max_attempts": 3,
+                    "annotations": {"team": "fuzz", "a": "b"},
+                },
                 headers=headers,
+                timeout=10,
             )
-            assert done.status_code == 200
-        run_ids.append(run_id)
-    return token, run_ids
+            assert created.status_code == 201, created.text
+            run_id = created.json()["id"]
+            if status == "SUCCEEDED":
+                done = http.post(
+                    f"{url}/api/pipeline_runs/{run_id}/transitions",
+                    json={"status": "SUCCEEDED"},
+                    headers=headers,
+                    timeout=10,
+                )
+                assert done.status_code == 200, done.text
+            run_ids.append(run_id)
+    return run_ids
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def fuzz_app(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Flask, str]]:
-    """The app on an empty database of its own (committed writes, no rollback)."""
-    with fresh_database(request.param, tmp_path_factory.mktemp("fuzz"), PG_URL) as url:
-        app = make_app(url, RUNSTATS_REDIS_CLIENT=fakeredis.FakeRedis())
-        with app.app_context():
-            migrate_to_head()
-        token, run_ids = _seed_runs(app)
-        RUN_POOL[:] = run_ids
-        yield app, token
-        with app.app_context():
-            db.engine.dispose()
+def _start_target(backend: str, tmp_path: Path, stack: ExitStack) -> FuzzTarget:
+    """gunicorn on an empty database of its own, with a Redis of its own when one is installed."""
+    url = stack.enter_context(fresh_database(backend, tmp_path, PG_URL))
+    env = {"RUNSTATS_DATABASE_URL": url, "RUNSTATS_SECRET_KEY": "fuzz"}
+    if shutil.which("redis-server"):
+        redis_server = RedisServer().start()
+        stack.callback(redis_server.stop)
+        env["RUNSTATS_REDIS_URL"] = redis_server.url
+    flask_command(env, "db", "upgrade")
+    headers = {"Authorization": f"Bearer {create_token(env, 'fuzzer', 'admin')}"}
+    log = tmp_path / f"gunicorn-{backend}.log"
+    server = stack.enter_context(GunicornServer(env, workers=1, log_path=log))
+    return FuzzTarget(backend, server, headers, _seed_runs(server.url, headers), log)
+
+
+@pytest.fixture(scope="module")
+def fuzz_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[FuzzTarget]]:
+    """One server per backend; every generated case goes to each, so generating
+    (the expensive part) is paid once, whatever the number of backends."""
+    tmp_path = tmp_path_factory.mktemp("fuzz")
+    with ExitStack() as stack:
+        targets = [_start_target(backend, tmp_path, stack) for backend in BACKENDS]
+        RUN_POOL[:] = targets[0].run_ids
+        yield targets
+
+
+def test_every_server_serves_the_document_being_fuzzed(fuzz_targets: list[FuzzTarget]) -> None:
+    for target in fuzz_targets:
+        served = requests.get(f"{target.server.url}{DOCUMENT}", timeout=10)
+        assert served.status_code == 200
+        assert served.json() == schema.raw_schema, target.backend
+
+
+def _call_and_validate(case: schemathesis.Case, target: FuzzTarget) -> None:
+    """The case against one target, its seeded run (if it names one) swapped for the
+    target's run seeded in the same place."""
+    parameters = case.path_parameters or {}
+    generated = parameters.get("run_id")
+    position = RUN_POOL.index(generated) if generated in RUN_POOL else None
+    if position is not None:
+        parameters["run_id"] = target.run_ids[position]
+    try:
+        case.call_and_validate(
+            base_url=target.server.url, headers=target.headers, checks=CHECKS, timeout=30
+        )
+    except Exception as exc:
+        exc.add_note(f"on {target.backend}; gunicorn's log: {target.log}")
+        raise
+    finally:
+        if position is not None:
+            parameters["run_id"] = generated
 
 
 @schema.parametrize()
@@ -135,7 +185,7 @@ def fuzz_app(
     database=None,
 )
 def test_every_operation_conforms_to_its_documentation(
-    case: schemathesis.Case, fuzz_app: tuple[Flask, str]
+    case: schemathesis.Case, fuzz_targets: list[FuzzTarget]
 ) -> None:
-    app, token = fuzz_app
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS, app=app)
+    for target in fuzz_targets:
+        _call_and_validate(case, target)

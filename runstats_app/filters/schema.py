@@ -29,6 +29,7 @@ MAX_DEPTH = 16
 MAX_PREDICATES = 100
 MAX_VALUE_IN_ITEMS = 100
 MAX_KEY_LENGTH = 255
+MAX_STATUS_PARAMETERS = len(STATUS_NAMES)
 
 COMBINATORS = ("and", "or")
 PREDICATE_NAMES = (
@@ -355,5 +356,12 @@ class FilterArgsSchema(ma.Schema):
     )
     status = fields.List(
         fields.String(validate=_status_choice, metadata={"enum": list(STATUS_NAMES)}),
-        metadata={"description": "Repeatable; a run matches any of them."},
+        validate=validate.Length(
+            max=MAX_STATUS_PARAMETERS,
+            error="Given more than {max} times (status limit).",
+        ),
+        metadata={
+            "description": f"Repeatable, at most {MAX_STATUS_PARAMETERS} times; "
+            "a run matches any of them."
+        },
     )

@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..requestlog import REQUEST_ID_HEADER, record, request_id_for
-from ..security import JSON_HEADERS
+from ..requestlog import respond_json
 from .cache import StatsCache
 from .resolved import resolved_queries
 
@@ -46,17 +45,9 @@ class StatsHitShortcut:
         result = self.cache().fresh_hit(resolved.key) if resolved is not None else None
         if result is None:
             return self.app(environ, start_response)
-        request_id = request_id_for(environ.get("HTTP_X_REQUEST_ID"))
-        headers: list[tuple[str, str]] = [
-            ("Content-Type", "application/json"),
-            ("Content-Length", str(len(result.body))),
-            *result.headers(),
-            *JSON_HEADERS,
-            (REQUEST_ID_HEADER, request_id),
-        ]
-        start_response("200 OK", headers)
-        record("GET", STATS_ROUTE, 200, time.perf_counter() - started, request_id)
-        return [result.body]
+        return respond_json(
+            environ, start_response, 200, result.body, result.headers(), STATS_ROUTE, started
+        )
 
 
 def install(app: Any) -> None:

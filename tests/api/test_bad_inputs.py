@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from ..contract import TERMINAL
+from ..contract import STATUSES, TERMINAL
 from ..filter_cases import (
     CREATED_AT,
     CREATED_BY,
@@ -199,6 +199,27 @@ def test_unknown_status_parameter_is_400_naming_the_value(
     bad = query_string.rpartition("=")[2]
     body = assert_bad_request(client.get(f"{RUNS}?{query_string}"))
     assert repr(bad) in body["message"] or f'"{bad}"' in body["message"]
+
+
+FILTERED = pytest.mark.parametrize(
+    "path", [RUNS, f"{RUNS}stats", f"{RUNS}stats/history"], ids=["list", "stats", "history"]
+)
+
+
+@FILTERED
+def test_status_given_more_than_9_times_is_400_naming_the_limit(
+    client: FlaskClient, path: str
+) -> None:
+    query_string = "&".join(f"status={status}" for status in (*STATUSES, "RUNNING"))
+    body = assert_bad_request(client.get(f"{path}?{query_string}"))
+    assert "more than 9 times (status limit)" in body["message"]
+    assert "status" in error_keys(body)
+
+
+@FILTERED
+def test_status_given_9_times_is_accepted(client: FlaskClient, path: str) -> None:
+    query_string = "&".join(["status=RUNNING"] * 9)
+    assert client.get(f"{path}?{query_string}").status_code == 200
 
 
 @pytest.mark.parametrize("page_size", ["0", "101", "-1", "ten", "2.5", ""])

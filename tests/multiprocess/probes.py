@@ -1,16 +1,20 @@
 """What the multi-process tests watch from outside the app: aggregates running in
-PostgreSQL, the worker that sent them, and conditions that become true in time."""
+PostgreSQL, the worker that sent them, whether a request reached the database, and
+conditions that become true in time."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import closing, contextmanager
+from typing import Any, Protocol
 
 import psutil
-from sqlalchemy import Engine, text
+import psycopg
+import requests
+from sqlalchemy import Engine, make_url, text
 
 AGGREGATE = "/* runstats:stats-scan */%GROUP BY pipeline_runs.name, pipeline_runs.status%"
 
@@ -100,3 +104,66 @@ class Sampler:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+Send = Callable[[], requests.Response]
+
+
+class DatabaseProbe(Protocol):
+    def reached(self, send: Send) -> tuple[requests.Response, bool]:
+        """The response to `send()`, and whether answering it ran anything in the database."""
+
+
+class StatementCount:
+    """Statements PostgreSQL ran in one database, as pg_stat_statements counts them
+    (the server must preload it); this probe's own reads are left out."""
+
+    def __init__(self, url: str) -> None:
+        libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connection = psycopg.connect(libpq, autocommit=True)
+        self.connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def total(self) -> int:
+        row = self.connection.execute(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query NOT LIKE '%pg_stat_statements%'"
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def reached(self, send: Send) -> tuple[requests.Response, bool]:
+        before = self.total()
+        response = send()
+        return response, self.total() > before
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class TablesAway:
+    """SQLite keeps no statement counts: instead every table of the app is renamed
+    away while the request is answered, so one that reaches a query fails (a 503)."""
+
+    def __init__(self, url: str) -> None:
+        database = make_url(url).database
+        assert database, url
+        self.path = database
+
+    def reached(self, send: Send) -> tuple[requests.Response, bool]:
+        with closing(sqlite3.connect(self.path, isolation_level=None)) as connection:
+            tables = [
+                name
+                for (name,) in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                    " AND name NOT LIKE 'sqlite_%' AND name <> 'alembic_version'"
+                )
+            ]
+            for table in tables:
+                connection.execute(f'ALTER TABLE "{table}" RENAME TO "{table}_away"')
+            try:
+                response = send()
+            finally:
+                for table in tables:
+                    connection.execute(f'ALTER TABLE "{table}_away" RENAME TO "{table}"')
+        return response, response.status_code == 503
