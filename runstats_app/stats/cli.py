@@ -6,8 +6,9 @@ import sys
 
 import click
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
+from ..database import make_engine
 from ..extensions import db
 from ..models import PipelineRun
 from .counts.fold import fold_all
@@ -19,6 +20,12 @@ from .counts.verify import CountsNotReady, verify
 def stats() -> None:
     if db.engine.dialect.name != "postgresql":
         raise click.ClickException("Maintained counts need PostgreSQL; SQLite always scans.")
+
+
+def _maintenance_engine() -> Engine:
+    """The app's database without its statement timeout: these commands read every run."""
+    url = db.engine.url.render_as_string(hide_password=False)
+    return make_engine(url, statement_timeout_ms=0, application_name="runstats-maintenance")
 
 
 @stats.command(
@@ -34,7 +41,7 @@ def rebuild_command(
     db.session.remove()
     with click.progressbar(length=total, label="Counting runs") as bar:
         report = rebuild(
-            db.engine,
+            _maintenance_engine(),
             untrack=untrack_key,
             track=track_key,
             batch_runs=batch_runs,
@@ -45,7 +52,7 @@ def rebuild_command(
 
 @stats.command("fold", help="Fold the changes recorded so far into the counts.")
 def fold_command() -> None:
-    click.echo(f"Folded {fold_all(db.engine)} changes.")
+    click.echo(f"Folded {fold_all(_maintenance_engine())} changes.")
 
 
 @stats.command(
@@ -55,7 +62,7 @@ def fold_command() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed for a repeatable sample.")
 def verify_command(samples: int, seed: int | None) -> None:
     try:
-        differences = verify(db.engine, samples, seed)
+        differences = verify(_maintenance_engine(), samples, seed)
     except CountsNotReady as exc:
         raise click.ClickException(str(exc)) from None
     for difference in differences:

@@ -155,10 +155,16 @@ class Folder:
                 log.debug("counts: folded %d changes in %.3f s", moved, time.monotonic() - started)
 
 
-def start_folding(app: Any) -> Folder:
-    """Fold in the background of this process (gunicorn's post_worker_init calls it)."""
-    folder: Folder | None = app.extensions.get("runstats_folder")
+def start_folding(app: Any) -> Folder | None:
+    """Fold in the background of this process (gunicorn's post_worker_init calls it).
+
+    Nothing for an app that is not runstats (the benchmarks' floor shares the config).
+    """
+    extensions = getattr(app, "extensions", {})
+    if "runstats_db" not in extensions:
+        return None
+    folder: Folder | None = extensions.get("runstats_folder")
     if folder is None:
-        folder = app.extensions["runstats_folder"] = Folder(app.extensions["runstats_db"].engine)
+        folder = extensions["runstats_folder"] = Folder(extensions["runstats_db"].engine)
     folder.start()
     return folder
