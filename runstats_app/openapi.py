@@ -1,14 +1,18 @@
 """What the OpenAPI document says beyond the marshmallow schemas.
 
 The document is precise enough for a schema fuzzer to explore valid and
-invalid inputs: timestamps are `date-time`, `filter_query` is documented as a
-JSON document (`content: application/json`) with the whole grammar and its
-limits, and every error an operation can answer is listed with the one error
+invalid inputs, and plain enough for a client generator to miss nothing:
+timestamps are `date-time`; `filter_query` is a string parameter whose text
+is a JSON document of the `FilterQuery` schema, said with the JSON Schema
+keywords `contentMediaType` / `contentSchema` as `x-` extensions (OpenAPI 3.0
+has no such keywords, and generators skip a parameter documented with
+`content`); every error an operation can answer is listed with the one error
 envelope (and `Retry-After` / `WWW-Authenticate` where they are sent).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,18 +222,27 @@ FILTER_QUERY_EXAMPLE = {
 }
 
 
+# What the string parameter's text is, in the JSON Schema keywords for it (draft 2019-09).
+CONTENT_MEDIA_TYPE = "x-contentMediaType"
+CONTENT_SCHEMA = "x-contentSchema"
+
+
 def _json_query_parameter(_converter: Any, field: ma.fields.Field, ret: dict[str, Any]) -> Any:
-    """apispec parameter function: filter_query is a JSON document in one query parameter."""
+    """apispec parameter function: filter_query is the text of a JSON document.
+
+    The description is the schema's too, where generators take their docstrings from.
+    """
     if not isinstance(field, FilterQueryField):
         return {}
-    ret.pop("schema", None)
     return {
-        "content": {
-            "application/json": {
-                "schema": {"$ref": "#/components/schemas/FilterQuery"},
-                "example": FILTER_QUERY_EXAMPLE,
-            }
-        }
+        "schema": {
+            "type": "string",
+            "description": ret["description"],
+            "maxLength": MAX_FILTER_BYTES,
+            CONTENT_MEDIA_TYPE: "application/json",
+            CONTENT_SCHEMA: {"$ref": "#/components/schemas/FilterQuery"},
+        },
+        "example": json.dumps(FILTER_QUERY_EXAMPLE),
     }
 
 

@@ -11,13 +11,17 @@ on the same backends, with a real Redis beside each server.
 Each backend gets a fresh database, an admin token (so that writes are
 exercised too) and a pool of seeded runs in several statuses, mixed into the
 generated `run_id`s so that transitions, cancels and annotations reach real
-rows, not only 404s. CI runs RUNSTATS_FUZZ_EXAMPLES per operation (default
-20, about a minute); `make fuzz` runs 200 or more. The seed is fixed, so a
-failure reproduces; the server's log (named in the failure) has its side.
+rows, not only 404s. `filter_query` is read as `content: application/json`
+(`_as_fuzzed`), so the filters drawn are documents of the FilterQuery schema.
+CI runs RUNSTATS_FUZZ_EXAMPLES per operation (default 20, about a minute);
+`make fuzz` runs 200 or more. The seed is fixed, so a failure reproduces; the
+server's log (named in the failure) has its side.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -38,6 +42,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from runstats_app.filters.schema import FilterQueryError, parse_filter_query
+from runstats_app.openapi import CONTENT_MEDIA_TYPE, CONTENT_SCHEMA, FILTER_QUERY_EXAMPLE
+
 from .conftest import BACKENDS, PG_URL, make_app
 from .servers import GunicornServer, create_token, flask_command, fresh_database
 from .services import RedisServer
@@ -55,16 +62,44 @@ RUNS_PER_STATUS = 8
 DOCUMENT = "/api/openapi.json"
 
 
-def _document() -> dict[str, Any]:
-    """The app's own document; serving it needs no database."""
-    document: dict[str, Any] = make_app("sqlite://").test_client().get(DOCUMENT).get_json()
-    return document
+def _as_json_content(parameter: dict[str, Any]) -> dict[str, Any]:
+    """A string parameter holding JSON text, as the same parameter with `content`.
+
+    The document says "JSON text of this schema" with x-contentMediaType and
+    x-contentSchema, which client generators read as a plain string; said with
+    `content: application/json`, schemathesis draws documents of the schema
+    itself (valid filters and near-misses), not random strings.
+    """
+    schema = parameter.get("schema", {})
+    if schema.get(CONTENT_MEDIA_TYPE) != "application/json":
+        return parameter
+    content = {"schema": schema[CONTENT_SCHEMA]}
+    if "example" in parameter:
+        content["example"] = json.loads(parameter["example"])
+    rest = {key: value for key, value in parameter.items() if key not in ("schema", "example")}
+    return {**rest, "content": {"application/json": content}}
 
 
-schema = schemathesis.openapi.from_dict(
-    _document(),
-    config=schemathesis.Config.from_dict({"seed": SEED, "generation": {"max-examples": EXAMPLES}}),
-)
+def _as_fuzzed(document: dict[str, Any]) -> dict[str, Any]:
+    """The document as the fuzzer reads it: JSON-text parameters as JSON content."""
+    fuzzed = copy.deepcopy(document)
+    for methods in fuzzed["paths"].values():
+        for operation in methods.values():
+            if isinstance(operation, dict) and "parameters" in operation:
+                operation["parameters"] = [_as_json_content(p) for p in operation["parameters"]]
+    return fuzzed
+
+
+def _load_schema() -> Any:
+    """The app's own document (serving it needs no database), as the fuzzer reads it."""
+    document = make_app("sqlite://").test_client().get(DOCUMENT).get_json()
+    config = schemathesis.Config.from_dict(
+        {"seed": SEED, "generation": {"max-examples": EXAMPLES}}
+    )
+    return schemathesis.openapi.from_dict(_as_fuzzed(document), config=config)
+
+
+schema = _load_schema()
 RUN_POOL: list[str] = []
 
 
@@ -154,7 +189,7 @@ def test_every_server_serves_the_document_being_fuzzed(fuzz_targets: list[FuzzTa
     for target in fuzz_targets:
         served = requests.get(f"{target.server.url}{DOCUMENT}", timeout=10)
         assert served.status_code == 200
-        assert served.json() == schema.raw_schema, target.backend
+        assert _as_fuzzed(served.json()) == schema.raw_schema, target.backend
 
 
 def _call_and_validate(case: schemathesis.Case, target: FuzzTarget) -> None:
@@ -189,3 +224,32 @@ def test_every_operation_conforms_to_its_documentation(
 ) -> None:
     for target in fuzz_targets:
         _call_and_validate(case, target)
+
+
+def _a_filter_other_than_the_example(case: schemathesis.Case) -> bool:
+    sent = case.as_transport_kwargs(base_url="http://fuzz").get("params", {})
+    text = sent.get("filter_query")
+    if not isinstance(text, str):
+        return False
+    try:
+        parse_filter_query(text)
+    except FilterQueryError:
+        return False
+    return bool(json.loads(text) != FILTER_QUERY_EXAMPLE)
+
+
+def test_the_fuzzer_draws_valid_filter_documents_beyond_the_example() -> None:
+    # A schema of its own: the fuzzing tests' one carries their hooks and what they learnt.
+    operation = _load_schema()["/api/pipeline_runs/"]["GET"]
+    hypothesis.find(
+        operation.as_strategy(),
+        _a_filter_other_than_the_example,
+        settings=hypothesis.settings(
+            max_examples=200,
+            phases=[hypothesis.Phase.generate],
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+        ),
+    )

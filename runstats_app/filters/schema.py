@@ -346,8 +346,8 @@ class FilterArgsSchema(ma.Schema):
 
     filter_query = FilterQueryField(
         metadata={
-            "description": "A JSON document in one query parameter (URL-encoded): the "
-            "filter_query grammar, see the FilterQuery schema.",
+            "description": "The text of a JSON document, URL-encoded like any query "
+            "parameter: its grammar is the FilterQuery schema (x-contentSchema).",
         }
     )
     current_user = fields.String(

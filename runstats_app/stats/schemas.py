@@ -67,7 +67,13 @@ class HistoryArgsSchema(FilterArgsSchema):
     )
 
 
-class HistoryBucketSchema(CountsSchema):
+class BucketCountsSchema(CountsSchema):
+    """One bucket of a history.
+
+    Not `HistoryBucket`: client generators name the enum of `History.bucket` so,
+    and two types of one name make them drop the whole history response.
+    """
+
     start_time = Timestamp(required=True)
 
 
@@ -77,7 +83,7 @@ class HistorySchema(ma.Schema):
     )
     start_time = Timestamp(required=True)
     end_time = Timestamp(required=True)
-    buckets = fields.List(fields.Nested(HistoryBucketSchema), required=True)
+    buckets = fields.List(fields.Nested(BucketCountsSchema), required=True)
     cached_at = Timestamp(required=True)
 
 
