@@ -38,9 +38,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from .conftest import BACKENDS, PG_URL, make_app
-from .servers import GunicornServer, create_token, flask_command, fresh_database
-from .services import RedisServer
+from .support.app import BACKENDS, PG_URL, make_app
+from .support.databases import fresh_database
+from .support.servers import GunicornServer, create_token, flask_command
+from .support.services import RedisServer
 
 EXAMPLES = int(os.environ.get("RUNSTATS_FUZZ_EXAMPLES", "20"))
 SEED = 20260319

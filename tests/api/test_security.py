@@ -17,10 +17,8 @@ from runstats_app.auth import hash_token, revoke_token
 from runstats_app.extensions import db
 from runstats_app.security import HTML_CONTENT_SECURITY_POLICY
 
-RUNS = "/api/pipeline_runs/"
-NAME = "system/pipeline_run.name"
-CREATED_BY = "system/pipeline_run.created_by"
-Auth = Callable[..., dict[str, str]]
+from ..support.api import RUNS, Auth
+from ..support.contract import CREATED_BY, NAME
 
 SQL_LOOKING = [
     "'; DROP TABLE pipeline_runs; --",

@@ -27,7 +27,7 @@ from runstats_app.stats.counts.reader import count_buckets, count_statuses
 from runstats_app.stats.history import resolve_range
 from runstats_app.stats.scan import count_by_bucket, count_by_status
 
-from ..run_api import PROPERTY_SETTINGS, create_run
+from ..support.api import PROPERTY_SETTINGS, create_run
 
 NAMES = ("etl-a", "train-b", "Train-c")
 CREATORS = (None, "alice", "bob")

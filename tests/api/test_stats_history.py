@@ -8,7 +8,6 @@ server sets it at creation). Each test has a stats cache of its own.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,32 +23,15 @@ from runstats_app.models import PipelineRun
 from runstats_app.stats.canonical import history_cache_key
 from runstats_app.stats.history import MAX_BUCKETS
 
-from ..run_api import FreshSessionClient, assert_error_envelope, change_status, create_run
-from .test_stats import STATUSES, SUITE, max_age, params, redis_of, suite_filter
+from ..support.api import change_status, create_run, query_params
+from ..support.contract import CREATED_AT, CREATED_BY, STATUSES
+from ..support.errors import assert_error_envelope
+from ..support.stats import SUITE, get_stats, max_age, redis_of, suite_filter
 
 HISTORY_URL = "/api/pipeline_runs/stats/history"
-STATS_URL = "/api/pipeline_runs/stats"
-CREATED_AT = "system/pipeline_run.date.created_at"
-ADMIN = ("root", "admin")
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 MARCH_10 = datetime(2025, 3, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def client(app, client):
-    """conftest's client (its connection and cache fixtures included), one session per request."""
-    return FreshSessionClient(app, app.response_class)
-
-
-@pytest.fixture
-def tag() -> str:
-    return uuid.uuid4().hex
-
-
-@pytest.fixture
-def admin(auth) -> dict[str, str]:
-    return auth(*ADMIN)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -65,7 +47,7 @@ def history_params(
     end: datetime | str | None = None,
     current_user: str | None = None,
 ) -> list[tuple[str, str]]:
-    query = params(filter_query, statuses, current_user)
+    query = query_params(filter_query, statuses, current_user=current_user)
     if bucket is not None:
         query.append(("bucket", bucket))
     for name, value in (("start_time", start), ("end_time", end)):
@@ -259,7 +241,7 @@ def test_bucket_counts_add_up_to_the_stats_for_the_same_filter_and_range(
         tagged_run_at(
             client, connection, admin, tag, MARCH_10 + day * DAY, status, created_by=creator
         )
-    mine = {"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}
+    mine = {"value_equals": {"key": CREATED_BY, "value": "me"}}
     query = suite_filter(tag, mine)
     body = history_body(
         client,
@@ -274,8 +256,8 @@ def test_bucket_counts_add_up_to_the_stats_for_the_same_filter_and_range(
             "end_time": "2025-03-15T00:00:00Z",
         }
     }
-    stats = client.get(
-        f"{STATS_URL}?{urlencode(params(suite_filter(tag, mine, window), current_user='alice'))}"
+    stats = get_stats(
+        client, query_params(suite_filter(tag, mine, window), current_user="alice")
     ).json
     summed = {
         status: sum(b["counts_by_status"][status] for b in body["buckets"]) for status in STATUSES
@@ -353,15 +335,9 @@ def test_naive_timestamps_are_400(client, name):
         ([("bucket", "day"), ("bucket", "hour")], "bucket"),
         ([("start_time", "yesterday")], "start_time"),
         ([("page_size", "10")], "page_size"),
-        (params(statuses=["DONE"]), "status"),
+        (query_params(statuses=["DONE"]), "status"),
         (
-            params(
-                {
-                    "and": [
-                        {"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}
-                    ]
-                }
-            ),
+            query_params({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
             "current_user",
         ),
         ([("end_time", "0001-01-01T00:00:00Z")], "start_time"),
@@ -449,16 +425,14 @@ def test_another_bucket_or_range_is_another_entry(client, tag):
 
 
 def test_history_and_stats_do_not_share_entries(client, tag):
-    query = params(suite_filter(tag))
-    assert client.get(f"{STATS_URL}?{urlencode(query)}").headers["X-Cache"] == "miss"
+    query = query_params(suite_filter(tag))
+    assert get_stats(client, query).headers["X-Cache"] == "miss"
     assert get_history(client, query).headers["X-Cache"] == "miss"
 
 
 def test_me_for_two_users_is_never_served_from_one_entry(client, connection, admin, tag):
     tagged_run_at(client, connection, admin, tag, MARCH_10, created_by="alice")
-    mine = suite_filter(
-        tag, {"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}
-    )
+    mine = suite_filter(tag, {"value_equals": {"key": CREATED_BY, "value": "me"}})
     as_alice = get_history(
         client, history_params(mine, start=MARCH_10, end=MARCH_10 + DAY, current_user="alice")
     )

@@ -14,7 +14,7 @@ or two; the clients pause meanwhile (the lock would queue their lists and
 transitions on every worker too) and resume while the lease's waiters wait.
 
 The cluster (with durable commits), Redis and the proxy in front of Redis
-belong to the test (tests/services.py). Everything is bounded in time; it
+belong to the test (tests/support/services.py). Everything is bounded in time; it
 takes about a minute.
 """
 
@@ -40,9 +40,14 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.statuses import ALLOWED_TRANSITIONS, STATUS_NAMES, RunStatus, is_terminal
 
-from ..servers import GunicornServer, StatsCacheTimings, create_token, flask_command
-from ..services import RedisServer, TcpProxy, TemporaryPostgres
-from .probes import aggregate_client_ports, pid_connected_from, runs_table_locked, wait_for
+from ..support.probes import (
+    aggregate_client_ports,
+    pid_connected_from,
+    runs_table_locked,
+    wait_for,
+)
+from ..support.servers import GunicornServer, StatsCacheTimings, create_token, flask_command
+from ..support.services import RedisServer, TcpProxy, TemporaryPostgres
 
 pytestmark = pytest.mark.multiprocess
 

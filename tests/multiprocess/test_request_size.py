@@ -26,13 +26,15 @@ from runstats_app.filters.schema import MAX_FILTER_BYTES
 from runstats_app.request_limits import MAX_HEADER_LINE, MAX_REQUEST_LINE
 from runstats_app.security import JSON_HEADERS
 
-from ..conftest import BACKENDS
-from ..contract import STATUSES
-from ..filter_cases import dumps
-from ..run_api import assert_error_body, header_with_line, list_url_with_request_line
-from ..servers import GunicornServer, create_token, flask_command, fresh_database
-from ..services import TemporaryPostgres
-from .probes import DatabaseProbe, StatementCount, TablesAway
+from ..support.api import header_with_line, list_url_with_request_line
+from ..support.app import BACKENDS
+from ..support.contract import STATUSES
+from ..support.databases import fresh_database
+from ..support.errors import assert_error_body
+from ..support.filter_cases import dumps
+from ..support.probes import DatabaseProbe, StatementCount, TablesAway
+from ..support.servers import GunicornServer, create_token, flask_command
+from ..support.services import TemporaryPostgres
 
 pytestmark = pytest.mark.multiprocess
 

@@ -24,9 +24,9 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.stats.admission import SLOTS_KEY
 
-from ..servers import GunicornServer, StatsCacheTimings, create_token, flask_command
-from ..services import RedisServer, TcpProxy, TemporaryPostgres
-from .probes import Sampler, pid_connected_from, running_scans, wait_for
+from ..support.probes import Sampler, pid_connected_from, running_scans, wait_for
+from ..support.servers import GunicornServer, StatsCacheTimings, create_token, flask_command
+from ..support.services import RedisServer, TcpProxy, TemporaryPostgres
 
 pytestmark = pytest.mark.multiprocess
 

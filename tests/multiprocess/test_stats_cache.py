@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import time
@@ -26,15 +27,16 @@ from sqlalchemy import Engine, create_engine, text
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
-from ..servers import GunicornServer, StatsCacheTimings, flask_command
-from ..services import RedisServer, TcpProxy, TemporaryPostgres
-from .probes import (
+from ..support.contract import NAME
+from ..support.probes import (
     AGGREGATE,
     aggregate_client_ports,
     pid_connected_from,
     runs_table_locked,
     wait_for,
 )
+from ..support.servers import GunicornServer, StatsCacheTimings, flask_command
+from ..support.services import RedisServer, TcpProxy, TemporaryPostgres
 
 pytestmark = pytest.mark.multiprocess
 
@@ -97,7 +99,7 @@ class Answer:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if shutil_which("redis-server") is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     logs = tmp_path_factory.mktemp("stats-stack")
     postgres = TemporaryPostgres().start()
@@ -131,19 +133,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         postgres.destroy()
 
 
-def shutil_which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
-
-
 def _filter(name_substring: str) -> str:
     return json.dumps(
         {
             "and": [
                 {
                     "value_contains": {
-                        "key": "system/pipeline_run.name",
+                        "key": NAME,
                         "value_substring": name_substring,
                     }
                 }

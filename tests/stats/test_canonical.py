@@ -26,13 +26,15 @@ from runstats_app.filters.schema import MAX_DEPTH, MAX_PREDICATES, parse_filter_
 from runstats_app.stats import canonical
 from runstats_app.stats.canonical import cache_key
 
-from ..contract import STATUSES
+from ..support.contract import (
+    CREATED_AT,
+    CREATED_BY,
+    NAME,
+    STATUS,
+    STATUS_UPDATED_AT,
+    STATUSES,
+)
 
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
 ANNOTATION_KEYS = ("team", "env", "Team", "é/ü")
 # Keys the random filters never use, for the tests that vary one leaf.
 PROBE_KEY, OTHER_PROBE_KEY = "probe", "other-probe"

@@ -16,8 +16,8 @@ from runstats_app.stats import routes
 from runstats_app.stats.cache import StatsCache
 from runstats_app.stats.shortcut import StatsHitShortcut
 
-from ..conftest import make_app
-from ..run_api import observed_count
+from ..support.app import make_app
+from ..support.metrics import observed_count
 
 STATS = "/api/pipeline_runs/stats"
 MINE = {
