@@ -50,6 +50,7 @@ from ..support.contract import (
 )
 from ..support.errors import assert_error_envelope
 from ..support.filter_oracle import MeUnresolved, Run, expected_ids, newest_first, parse_time
+from ..support.filter_strategies import filter_roots, nested_predicates
 
 # Characters that break naive LIKE escaping or ASCII-only case folding.
 ALPHABET = ("a", "A", "b", "B", "é", "É", "%", "_", "\\", " ")
@@ -257,25 +258,9 @@ LEAVES = st.one_of(
 )
 
 
-def predicates(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    """A predicate nesting at most `depth` more levels of and/or/not."""
-    if depth == 0:
-        return LEAVES
-    inner = predicates(depth - 1)
-    return st.one_of(
-        LEAVES,
-        LEAVES,
-        st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda item: {"not": item}, inner),
-    )
-
-
-root_filters = st.builds(
-    lambda combinator, items: {combinator: items},
-    st.sampled_from(("and", "or")),
-    st.lists(predicates(3), min_size=1, max_size=3),
-)
+# Leaves twice as likely as each combinator: most predicates stay small.
+PREDICATES = nested_predicates(LEAVES, 3, leaf_weight=2)
+root_filters = filter_roots(PREDICATES, max_size=3)
 
 
 @dataclass(frozen=True)
@@ -470,7 +455,7 @@ def test_each_predicate_and_its_negation_select_what_the_oracle_selects(
 @settings(PROPERTY_SETTINGS, max_examples=40)
 @given(
     specs=st.lists(run_specs, min_size=2, max_size=8),
-    operands=st.lists(predicates(3), min_size=3, max_size=6),
+    operands=st.lists(PREDICATES, min_size=3, max_size=6),
 )
 def test_not_selects_exactly_the_runs_its_operand_leaves_out(
     client, auth, savepoint, specs, operands

@@ -45,7 +45,16 @@ from ..support.contract import (
     STATUSES,
 )
 from ..support.errors import assert_error_envelope
-from ..support.stats import SUITE, get_stats, max_age, redis_of, suite_filter
+from ..support.filter_strategies import filter_roots, nested_predicates
+from ..support.stats import (
+    SUITE,
+    get_stats,
+    lease_held,
+    max_age,
+    redis_of,
+    set_ttl_left,
+    suite_filter,
+)
 
 Params = list[tuple[str, str]]
 
@@ -267,9 +276,7 @@ def test_a_miss_has_max_age_of_the_ttl(client, stats_cache, tag):
 def test_a_hit_has_max_age_of_the_time_left_before_the_ttl(client, stats_cache, tag):
     query = suite_filter(tag)
     get_stats(client, query_params(query))
-    redis_of(stats_cache).pexpire(
-        redis_key(stats_cache, query), stats_cache.settings.grace_ms + 5500
-    )
+    set_ttl_left(stats_cache, redis_key(stats_cache, query), 5500)
     response = get_stats(client, query_params(query))
     assert (response.headers["X-Cache"], max_age(response)) == ("hit", 5)
 
@@ -308,10 +315,7 @@ def test_status_change_is_visible_once_the_ttl_has_passed(client, admin, stats_c
     query = suite_filter(tag)
     stats_body(client, query_params(query))
     change_status(client, admin, run["id"], "SUCCEEDED")
-    # Past the TTL, within the grace: Redis' PTTL is what the cache reads as the clock.
-    redis_of(stats_cache).pexpire(
-        redis_key(stats_cache, query), stats_cache.settings.grace_ms - 1000
-    )
+    set_ttl_left(stats_cache, redis_key(stats_cache, query), -1000)
     response = get_stats(client, query_params(query))
     assert response.headers["X-Cache"] == "miss"
     assert (
@@ -326,13 +330,9 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale_with_m
     query = suite_filter(tag)
     first = get_stats(client, query_params(query))
     key = redis_key(stats_cache, query)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
-    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
-    assert lease.acquire()
-    try:
+    set_ttl_left(stats_cache, key, -1000)
+    with lease_held(stats_cache, key):
         response = get_stats(client, query_params(query))
-    finally:
-        lease.release()
     assert (response.headers["X-Cache"], max_age(response)) == ("stale", 0)
     assert response.get_data() == first.get_data()
 
@@ -342,14 +342,8 @@ def test_no_result_within_the_wait_budget_is_503_with_retry_after(
 ):
     query = suite_filter(tag)
     monkeypatch.setattr(stats_cache, "settings", replace(stats_cache.settings, wait_ms=300))
-    lease = redis_of(stats_cache).lock(
-        f"{redis_key(stats_cache, query)}:lease", timeout=30, blocking=False
-    )
-    assert lease.acquire()
-    try:
+    with lease_held(stats_cache, redis_key(stats_cache, query)):
         response = get_stats(client, query_params(query))
-    finally:
-        lease.release()
     assert_error_envelope(response, 503)
     assert int(response.headers["Retry-After"]) >= 1
 
@@ -435,18 +429,6 @@ leaves = st.one_of(
 )
 
 
-def _predicates(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    if depth == 0:
-        return leaves
-    inner = _predicates(depth - 1)
-    return st.one_of(
-        leaves,
-        st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda item: {"not": item}, inner),
-    )
-
-
 @dataclass(frozen=True)
 class Query:
     filter_query: dict[str, Any] | None
@@ -457,12 +439,7 @@ class Query:
 
 queries = st.builds(
     Query,
-    filter_query=st.none()
-    | st.builds(
-        lambda kind, items: {kind: items},
-        st.sampled_from(("and", "or")),
-        st.lists(_predicates(2), min_size=1, max_size=2),
-    ),
+    filter_query=st.none() | filter_roots(nested_predicates(leaves, 2), max_size=2),
     statuses=st.just(())
     | st.just(())
     | st.lists(st.sampled_from(STATUSES), min_size=1, max_size=4).map(tuple),

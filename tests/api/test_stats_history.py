@@ -26,7 +26,15 @@ from runstats_app.stats.history import MAX_BUCKETS
 from ..support.api import change_status, create_run, query_params
 from ..support.contract import CREATED_AT, CREATED_BY, STATUSES
 from ..support.errors import assert_error_envelope
-from ..support.stats import SUITE, get_stats, max_age, redis_of, suite_filter
+from ..support.stats import (
+    SUITE,
+    get_stats,
+    lease_held,
+    max_age,
+    redis_of,
+    set_ttl_left,
+    suite_filter,
+)
 
 HISTORY_URL = "/api/pipeline_runs/stats/history"
 DAY = timedelta(days=1)
@@ -387,7 +395,7 @@ def test_a_hit_has_max_age_of_the_time_left_before_the_ttl(client, stats_cache, 
     query, end = suite_filter(tag), MARCH_10 + DAY
     get_history(client, history_params(query, start=MARCH_10, end=end))
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms + 5500)
+    set_ttl_left(stats_cache, key, 5500)
     response = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert (response.headers["X-Cache"], max_age(response)) == ("hit", 5)
 
@@ -459,8 +467,7 @@ def test_a_change_is_not_visible_while_cached_and_visible_after_the_ttl(
     cached = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert cached.headers["X-Cache"] == "hit"
     assert cached.json["buckets"][0]["counts_by_status"]["RUNNING"] == 1
-    key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
+    set_ttl_left(stats_cache, redis_key(stats_cache, query, "day", MARCH_10, end), -1000)
     fresh = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["buckets"][0]["counts_by_status"]["SUCCEEDED"] == 1
@@ -472,13 +479,9 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale(
     query, end = suite_filter(tag), MARCH_10 + DAY
     first = get_history(client, history_params(query, start=MARCH_10, end=end))
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
-    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
-    assert lease.acquire()
-    try:
+    set_ttl_left(stats_cache, key, -1000)
+    with lease_held(stats_cache, key):
         response = get_history(client, history_params(query, start=MARCH_10, end=end))
-    finally:
-        lease.release()
     assert (response.headers["X-Cache"], max_age(response)) == ("stale", 0)
     assert response.get_data() == first.get_data()
 

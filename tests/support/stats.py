@@ -1,14 +1,17 @@
-"""Asking the stats endpoints about a test's own runs, and reading their cache headers."""
+"""Asking the stats endpoints about a test's own runs; their cache headers, entries and leases."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from runstats_app.stats.cache import StatsCache
 
 STATS_URL = "/api/pipeline_runs/stats"
 SUITE = "stats-suite"
@@ -38,3 +41,20 @@ def max_age(response: TestResponse) -> int:
     match = re.fullmatch(r"max-age=(\d+)", response.headers["Cache-Control"])
     assert match, response.headers["Cache-Control"]
     return int(match.group(1))
+
+
+def set_ttl_left(stats_cache: StatsCache, key: str, milliseconds: int) -> None:
+    """Age the shared entry at `key` so that `milliseconds` of its TTL are left (negative:
+    that far past the TTL, within the grace). Redis' PTTL is the cache's clock."""
+    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms + milliseconds)
+
+
+@contextmanager
+def lease_held(stats_cache: StatsCache, key: str) -> Iterator[None]:
+    """Another worker computing `key` meanwhile: its lease is held."""
+    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
+    assert lease.acquire()
+    try:
+        yield
+    finally:
+        lease.release()
