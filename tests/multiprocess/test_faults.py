@@ -46,8 +46,9 @@ from ..support.probes import (
     runs_table_locked,
     wait_for,
 )
-from ..support.servers import GunicornServer, StatsCacheTimings, create_token, flask_command
+from ..support.servers import GunicornServer, StatsCacheTimings, create_token
 from ..support.services import RedisServer, TcpProxy, TemporaryPostgres
+from ..support.stacks import private_backends
 
 pytestmark = pytest.mark.multiprocess
 
@@ -152,33 +153,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("faults")
     # Durable commits: the restart below is an immediate stop, and an acknowledged
     # transition must survive it.
-    postgres = TemporaryPostgres(durable=True).start()
-    redis_server = RedisServer().start()
-    proxy = TcpProxy(redis_server.port).start()
-    server: GunicornServer | None = None
-    db: Engine | None = None
-    try:
-        url = postgres.create_database()
-        env = {
-            "RUNSTATS_DATABASE_URL": url,
-            "RUNSTATS_REDIS_URL": proxy.url,
-            "RUNSTATS_SECRET_KEY": "faults",
-            **TIMINGS.env(),
-        }
-        flask_command(env, "db", "upgrade")
-        flask_command(env, "demo-data", "--runs", "2000", "--seed", "11")
-        token = create_token(env, "alice", "writer")
-        db = create_engine(url, pool_pre_ping=True)
-        server = GunicornServer(env, workers=WORKERS, log_path=logs / "gunicorn.log").start()
-        yield Stack(postgres, redis_server, proxy, server, db, token)
-    finally:
-        if server is not None:
-            server.stop()
-        if db is not None:
+    with private_backends("faults", TIMINGS, demo_runs=2000, seed=11, durable=True) as backends:
+        token = create_token(backends.env, "alice", "writer")
+        db = create_engine(backends.database_url, pool_pre_ping=True)
+        try:
+            with GunicornServer(
+                backends.env, workers=WORKERS, log_path=logs / "gunicorn.log"
+            ) as server:
+                yield Stack(
+                    backends.postgres, backends.redis_server, backends.proxy, server, db, token
+                )
+        finally:
             db.dispose()
-        proxy.stop()
-        redis_server.stop()
-        postgres.destroy()
 
 
 def _call(kind: str, method: str, url: str, **kwargs: Any) -> Answer:
