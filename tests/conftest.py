@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,6 +24,7 @@ from .support.app import (
     migrated_app,
     redis_client_for,
 )
+from .support.stats import StatsCaches
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -82,31 +82,6 @@ def connection(app: Flask) -> Iterator[Connection]:
             db.use_connection(None)
         transaction.rollback()
         outer.close()
-
-
-class StatsCaches:
-    """Stats caches of a test's own (key prefix, local store), each in place of the app's."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.original: StatsCache = app.extensions["runstats_stats_cache"]
-        self.prefixes: list[str] = []
-
-    def install(self) -> StatsCache:
-        prefix = f"test-{uuid.uuid4().hex}:"
-        self.prefixes.append(prefix)
-        cache = StatsCache(
-            self.original.settings, self.app.extensions["runstats_redis"], key_prefix=prefix
-        )
-        self.app.extensions["runstats_stats_cache"] = cache
-        return cache
-
-    def restore(self) -> None:
-        self.app.extensions["runstats_stats_cache"] = self.original
-        client = self.app.extensions["runstats_redis"]
-        for prefix in self.prefixes if client is not None else []:
-            for key in client.scan_iter(match=f"{prefix}*", count=500):
-                client.delete(key)
 
 
 @pytest.fixture

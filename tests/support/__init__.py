@@ -2,7 +2,7 @@
 
 api                driving the API in process: create_run, change_status, walking the list
 errors             the one error envelope, and where an error points
-stats              the stats endpoints: a test's own runs by tag, cache headers, entries, leases
+stats              the stats endpoints: a test's own cache and runs (by tag), headers, leases
 contract           the contract's statuses and system keys, written out apart from the app
 filter_cases       bad filter_query documents with where their errors point
 filter_oracle      a plain-Python reading of filter_query, to compare the list against

@@ -3,7 +3,7 @@ demo data, and a redis-server reached through a proxy the test can break."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
@@ -29,10 +29,11 @@ def private_backends(
     seed: int,
     *,
     durable: bool = False,
+    more_env: Mapping[str, str] | None = None,
 ) -> Iterator[Backends]:
     """Start the backends, migrate and load `demo_runs` demo runs; stop them afterwards.
 
-    durable: see TemporaryPostgres.
+    durable: see TemporaryPostgres. more_env: further RUNSTATS_* settings of the stack.
     """
     with ExitStack() as cleanup:
         postgres = TemporaryPostgres(durable=durable).start()
@@ -47,6 +48,7 @@ def private_backends(
             "RUNSTATS_REDIS_URL": proxy.url,
             "RUNSTATS_SECRET_KEY": secret_key,
             **timings.env(),
+            **(more_env or {}),
         }
         flask_command(env, "db", "upgrade")
         flask_command(env, "demo-data", "--runs", str(demo_runs), "--seed", str(seed))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -58,3 +60,28 @@ def lease_held(stats_cache: StatsCache, key: str) -> Iterator[None]:
         yield
     finally:
         lease.release()
+
+
+class StatsCaches:
+    """Stats caches of a test's own (key prefix, local store), each in place of the app's."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.original: StatsCache = app.extensions["runstats_stats_cache"]
+        self.prefixes: list[str] = []
+
+    def install(self) -> StatsCache:
+        prefix = f"test-{uuid.uuid4().hex}:"
+        self.prefixes.append(prefix)
+        cache = StatsCache(
+            self.original.settings, self.app.extensions["runstats_redis"], key_prefix=prefix
+        )
+        self.app.extensions["runstats_stats_cache"] = cache
+        return cache
+
+    def restore(self) -> None:
+        self.app.extensions["runstats_stats_cache"] = self.original
+        client = self.app.extensions["runstats_redis"]
+        for prefix in self.prefixes if client is not None else []:
+            for key in client.scan_iter(match=f"{prefix}*", count=500):
+                client.delete(key)
