@@ -40,6 +40,7 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.statuses import ALLOWED_TRANSITIONS, STATUS_NAMES, RunStatus, is_terminal
 
+from ..support.contract import NAME
 from ..support.probes import (
     aggregate_client_ports,
     pid_connected_from,
@@ -64,7 +65,7 @@ RUNS_PER_WRITER = 4
 RECOVERY_SLACK_SECONDS = 5.0
 READ_FILTERS = [
     None,
-    {"and": [{"value_contains": {"key": "system/pipeline_run.name", "value_substring": "train"}}]},
+    {"and": [{"value_contains": {"key": NAME, "value_substring": "train"}}]},
     {"and": [{"value_equals": {"key": "team", "value": "ml"}}]},
     {"or": [{"key_exists": {"key": "env"}}, {"not": {"key_exists": {"key": "team"}}}]},
 ]
@@ -313,7 +314,7 @@ def _kill_the_lease_holder(stack: Stack, gate: Gate) -> tuple[list[Answer], int]
             "and": [
                 {
                     "value_contains": {
-                        "key": "system/pipeline_run.name",
+                        "key": NAME,
                         "value_substring": uuid.uuid4().hex[:6],
                     }
                 }

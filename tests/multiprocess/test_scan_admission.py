@@ -24,10 +24,12 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.stats.admission import SLOTS_KEY
 
+from ..support.api import RUNS
 from ..support.probes import Sampler, pid_connected_from, running_scans, wait_for
 from ..support.servers import GunicornServer, StatsCacheTimings, create_token
 from ..support.services import TcpProxy
 from ..support.stacks import private_backends
+from ..support.stats import STATS
 
 pytestmark = pytest.mark.multiprocess
 
@@ -38,8 +40,6 @@ WORKERS = 4
 PER_PROCESS = 1
 TOTAL = 2
 SCAN_SECONDS = 1.5
-STATS = "/api/pipeline_runs/stats"
-RUNS = "/api/pipeline_runs/"
 
 
 @dataclass

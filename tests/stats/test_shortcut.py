@@ -17,13 +17,12 @@ from runstats_app.stats.cache import StatsCache
 from runstats_app.stats.shortcut import StatsHitShortcut
 
 from ..support.app import make_app
+from ..support.contract import CREATED_BY
 from ..support.metrics import observed_count
+from ..support.stats import STATS
 
-STATS = "/api/pipeline_runs/stats"
 MINE = {
-    "filter_query": json.dumps(
-        {"and": [{"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}]}
-    ),
+    "filter_query": json.dumps({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
     "current_user": "alice",
 }
 # Headers that differ between two answers of the same request by design.

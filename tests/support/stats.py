@@ -15,7 +15,7 @@ from werkzeug.test import TestResponse
 
 from runstats_app.stats.cache import StatsCache
 
-STATS_URL = "/api/pipeline_runs/stats"
+STATS = "/api/pipeline_runs/stats"
 SUITE = "stats-suite"
 """The annotation key whose value (a test's `tag`) scopes the runs a test counts."""
 
@@ -30,7 +30,7 @@ def get_stats(
     query: Sequence[tuple[str, str]],
     headers: Mapping[str, str] | None = None,
 ) -> TestResponse:
-    return client.get(f"{STATS_URL}?{urlencode(query)}", headers=dict(headers or {}))
+    return client.get(f"{STATS}?{urlencode(query)}", headers=dict(headers or {}))
 
 
 def redis_of(stats_cache: Any) -> Any:
