@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import runpy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,15 +25,14 @@ from runstats_app.request_limits import (
 from runstats_app.security import JSON_HEADERS
 
 from .support.api import RUNS, header_with_line, list_url_with_request_line
+from .support.contract import CREATED_BY
 from .support.errors import assert_error_envelope
 from .support.metrics import observed_count
+from .support.servers import ROOT
+from .support.stats import STATS
 
-ROOT = Path(__file__).resolve().parent.parent
-STATS = "/api/pipeline_runs/stats"
 MINE = {
-    "filter_query": json.dumps(
-        {"and": [{"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}]}
-    ),
+    "filter_query": json.dumps({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
     "current_user": "alice",
 }
 

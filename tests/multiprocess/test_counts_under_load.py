@@ -31,17 +31,6 @@ def pg_service(live_service: LiveApp) -> LiveApp:
     return live_service
 
 
-def _create(service: LiveApp) -> str:
-    created = requests.post(
-        f"{service.url}/api/pipeline_runs/",
-        json={"name": "hot-pipeline", "max_attempts": 3, "annotations": {"team": "hot"}},
-        headers=service.headers("alice"),
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
-
-
 def _writer(service: LiveApp, ids: list[str], seed: int) -> int:
     rng = random.Random(seed)
     answered = 0
@@ -65,7 +54,12 @@ def _writer(service: LiveApp, ids: list[str], seed: int) -> int:
 
 
 def test_concurrent_writers_on_the_hottest_counters_leave_exact_counts(pg_service):
-    ids = [_create(pg_service) for _ in range(RUNS)]
+    ids = [
+        pg_service.create_run(
+            "alice", name="hot-pipeline", max_attempts=3, annotations={"team": "hot"}
+        )["id"]
+        for _ in range(RUNS)
+    ]
     with ThreadPoolExecutor(WRITERS) as pool:
         answered = sum(pool.map(lambda seed: _writer(pg_service, ids, seed), range(WRITERS)))
     assert answered == WRITERS * STEPS

@@ -179,3 +179,15 @@ class LiveApp:
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()
         return created
+
+    def change_status(self, user: str, run_id: str, target: str) -> dict[str, Any]:
+        """POST a transition to `target` as `user`; the run afterwards."""
+        response = requests.post(
+            f"{self.url}/api/pipeline_runs/{run_id}/transitions",
+            json={"status": target},
+            headers=self.headers(user),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        changed: dict[str, Any] = response.json()
+        return changed
