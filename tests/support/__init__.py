@@ -13,5 +13,7 @@ servers            gunicorn and the flask CLI in subprocesses; a live app seen f
 services           a private PostgreSQL, redis-server and a TCP proxy to break
 stacks             those three together, migrated and loaded with demo data
 probes             what multi-process tests watch from outside the app
+metrics            reading the app's Prometheus metrics in process
 browser            the homepage in Chromium: pages that report problems, screenshots
+homepage           steps on the homepage that more than one browser test takes
 """
