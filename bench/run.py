@@ -32,7 +32,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from runstats_app.database import make_engine
-from tests.servers import create_database, drop_database
+from tests.support.databases import create_database, drop_database
 
 from .context import FULL, QUICK, Bench, Measurement, Section
 from .databases import code_head, database_exists, load_demo_runs, schema_revision
@@ -155,7 +155,7 @@ def quick_redis(stack: ExitStack, default: str) -> str:
     """A redis-server of our own when one is installed, else `default`."""
     if not shutil.which("redis-server"):
         return default
-    from tests.services import RedisServer
+    from tests.support.services import RedisServer
 
     server = RedisServer().start()
     stack.callback(server.stop)

@@ -1,33 +1,30 @@
-"""Fixtures: one app per backend, a rolled-back transaction per test.
-
-Every API test runs on SQLite; when RUNSTATS_TEST_DATABASE_URL is set it runs
-on PostgreSQL too (and RUNSTATS_TEST_REDIS_URL swaps fakeredis for a real
-Redis where a test needs one).
-"""
+"""Fixtures: one app per backend (tests/support/app.py), a rolled-back transaction per test."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
 from sqlalchemy import Connection, text
 
-from runstats_app import create_app
-from runstats_app.auth import Role, create_token
 from runstats_app.extensions import db
 from runstats_app.stats.cache import StatsCache
 
-PG_URL = os.environ.get("RUNSTATS_TEST_DATABASE_URL")
-REDIS_URL = os.environ.get("RUNSTATS_TEST_REDIS_URL")
-BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+from .support.app import (
+    BACKENDS,
+    PG_URL,
+    REDIS_URL,
+    backend_url,
+    issue_token,
+    migrated_app,
+    redis_client_for,
+)
+from .support.stats import StatsCaches
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -57,48 +54,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"required test service unreachable: {exc}", returncode=3)
 
 
-def backend_url(backend: str, tmp_dir: Path) -> str:
-    if backend == "postgresql":
-        assert PG_URL is not None
-        return PG_URL
-    return f"sqlite:///{tmp_dir / 'runstats-test.sqlite'}"
-
-
-def test_redis_client(backend: str) -> Any:
-    """Real Redis beside PostgreSQL when configured; fakeredis otherwise."""
-    if backend == "postgresql" and REDIS_URL:
-        import redis
-
-        return redis.Redis.from_url(REDIS_URL)
-    import fakeredis
-
-    return fakeredis.FakeRedis()
-
-
-def make_app(url: str, **overrides: Any) -> Flask:
-    return create_app({"database_url": url, "secret_key": "test-secret-key", **overrides})
-
-
-MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
-MIGRATION_LOCK = 7_300_001
-
-
-def migrate_to_head() -> None:
-    """Upgrade the current app's database; xdist workers share PostgreSQL, so serialise."""
-    if db.engine.dialect.name != "postgresql":
-        upgrade(directory=MIGRATIONS)
-        return
-    with db.engine.connect() as lock_connection:
-        lock_connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
-        try:
-            upgrade(directory=MIGRATIONS)
-        finally:
-            lock_connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK}
-            )
-            lock_connection.commit()
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -106,15 +61,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    application = make_app(
+    with migrated_app(
         backend_url(backend, tmp_path_factory.mktemp(backend)),
-        RUNSTATS_REDIS_CLIENT=test_redis_client(backend),
-    )
-    with application.app_context():
-        migrate_to_head()
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+        RUNSTATS_REDIS_CLIENT=redis_client_for(backend),
+    ) as application:
+        yield application
 
 
 @pytest.fixture
@@ -133,31 +84,6 @@ def connection(app: Flask) -> Iterator[Connection]:
         outer.close()
 
 
-class StatsCaches:
-    """Stats caches of a test's own (key prefix, local store), each in place of the app's."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.original: StatsCache = app.extensions["runstats_stats_cache"]
-        self.prefixes: list[str] = []
-
-    def install(self) -> StatsCache:
-        prefix = f"test-{uuid.uuid4().hex}:"
-        self.prefixes.append(prefix)
-        cache = StatsCache(
-            self.original.settings, self.app.extensions["runstats_redis"], key_prefix=prefix
-        )
-        self.app.extensions["runstats_stats_cache"] = cache
-        return cache
-
-    def restore(self) -> None:
-        self.app.extensions["runstats_stats_cache"] = self.original
-        client = self.app.extensions["runstats_redis"]
-        for prefix in self.prefixes if client is not None else []:
-            for key in client.scan_iter(match=f"{prefix}*", count=500):
-                client.delete(key)
-
-
 @pytest.fixture
 def stats_caches(app: Flask) -> Iterator[StatsCaches]:
     caches = StatsCaches(app)
@@ -173,17 +99,15 @@ def stats_cache(stats_caches: StatsCaches) -> StatsCache:
 
 @pytest.fixture
 def client(app: Flask, connection: Connection, stats_cache: StatsCache) -> FlaskClient:
+    """The test client. Each request pushes an app context of its own, whose teardown
+    ends the request's database session: one session per request, as in production."""
     return app.test_client()
 
 
 @pytest.fixture
 def token_for(app: Flask, connection: Connection) -> Callable[[str, str], str]:
     def make(user: str, role: str = "writer") -> str:
-        with app.app_context():
-            session = db.session()
-            token = create_token(session, user, Role[role])
-            session.commit()
-            return token
+        return issue_token(app, user, role)
 
     return make
 

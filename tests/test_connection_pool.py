@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 
 from runstats_app.database import engines, make_engine
 
-from .conftest import PG_URL
+from .support.app import PG_URL
 
 pytestmark = pytest.mark.skipif(PG_URL is None, reason="needs RUNSTATS_TEST_DATABASE_URL")
 

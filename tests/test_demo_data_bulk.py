@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import text
 
 from runstats_app.demo import load_demo_data
 from runstats_app.demo import sql_loader as demo_sql
 from runstats_app.extensions import db
 
-from .conftest import MIGRATIONS, PG_URL, make_app
-from .servers import fresh_database
+from .support.app import PG_URL, migrated_app
+from .support.databases import fresh_database
 
 pytestmark = pytest.mark.skipif(PG_URL is None, reason="needs RUNSTATS_TEST_DATABASE_URL")
 
@@ -26,13 +25,8 @@ RUNS = 2_500  # three batches of BATCH_SIZE (patched below)
 @pytest.fixture
 def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
     monkeypatch.setattr(demo_sql, "BATCH_SIZE", 1_000)
-    with fresh_database("postgresql", tmp_path, PG_URL) as url:
-        app = make_app(url)
-        with app.app_context():
-            upgrade(directory=MIGRATIONS)
+    with fresh_database("postgresql", tmp_path, PG_URL) as url, migrated_app(url) as app:
         yield app
-        with app.app_context():
-            db.engine.dispose()
 
 
 def _structures(app: Flask) -> set[tuple[str, str]]:

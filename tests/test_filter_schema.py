@@ -15,16 +15,8 @@ import pytest
 from runstats_app.filters import nodes
 from runstats_app.filters.schema import FilterQueryError, parse_filter_query
 
-from .filter_cases import (
-    CREATED_AT,
-    GRAMMAR_ERRORS,
-    LEAF,
-    MALFORMED_FILTERS,
-    NAME,
-    STATUS,
-    STATUS_UPDATED_AT,
-    dumps,
-)
+from .support.contract import CREATED_AT, NAME, STATUS, STATUS_UPDATED_AT
+from .support.filter_cases import GRAMMAR_ERRORS, LEAF, MALFORMED_FILTERS, dumps
 
 
 def root(*predicates: Any) -> str:

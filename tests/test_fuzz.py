@@ -45,9 +45,10 @@ from schemathesis.specs.openapi.checks import (
 from runstats_app.filters.schema import FilterQueryError, parse_filter_query
 from runstats_app.openapi import CONTENT_MEDIA_TYPE, CONTENT_SCHEMA, FILTER_QUERY_EXAMPLE
 
-from .conftest import BACKENDS, PG_URL, make_app
-from .servers import GunicornServer, create_token, flask_command, fresh_database
-from .services import RedisServer
+from .support.app import BACKENDS, PG_URL, make_app
+from .support.databases import fresh_database
+from .support.servers import GunicornServer, LiveApp, create_token, flask_command
+from .support.services import RedisServer
 
 EXAMPLES = int(os.environ.get("RUNSTATS_FUZZ_EXAMPLES", "20"))
 SEED = 20260319
@@ -129,33 +130,20 @@ class FuzzTarget:
     log: Path
 
 
-def _seed_runs(url: str, headers: dict[str, str]) -> list[str]:
+def _seed_runs(live: LiveApp) -> list[str]:
     """Runs in several statuses, with annotations to change, in the same order everywhere."""
     run_ids = []
-    with requests.Session() as http:
-        for status in SEEDED_STATUSES * RUNS_PER_STATUS:
-            created = http.post(
-                f"{url}/api/pipeline_runs/",
-                json={
-                    "name": f"fuzz-{status.lower()}",
-                    "status": "RUNNING" if status == "SUCCEEDED" else status,
-                    "max_attempts": 3,
-                    "annotations": {"team": "fuzz", "a": "b"},
-                },
-                headers=headers,
-                timeout=10,
-            )
-            assert created.status_code == 201, created.text
-            run_id = created.json()["id"]
-            if status == "SUCCEEDED":
-                done = http.post(
-                    f"{url}/api/pipeline_runs/{run_id}/transitions",
-                    json={"status": "SUCCEEDED"},
-                    headers=headers,
-                    timeout=10,
-                )
-                assert done.status_code == 200, done.text
-            run_ids.append(run_id)
+    for status in SEEDED_STATUSES * RUNS_PER_STATUS:
+        run = live.create_run(
+            "fuzzer",
+            name=f"fuzz-{status.lower()}",
+            status="RUNNING" if status == "SUCCEEDED" else status,
+            max_attempts=3,
+            annotations={"team": "fuzz", "a": "b"},
+        )
+        if status == "SUCCEEDED":
+            live.change_status("fuzzer", run["id"], "SUCCEEDED")
+        run_ids.append(run["id"])
     return run_ids
 
 
@@ -168,10 +156,11 @@ def _start_target(backend: str, tmp_path: Path, stack: ExitStack) -> FuzzTarget:
         stack.callback(redis_server.stop)
         env["RUNSTATS_REDIS_URL"] = redis_server.url
     flask_command(env, "db", "upgrade")
-    headers = {"Authorization": f"Bearer {create_token(env, 'fuzzer', 'admin')}"}
+    tokens = {"fuzzer": create_token(env, "fuzzer", "admin")}
     log = tmp_path / f"gunicorn-{backend}.log"
     server = stack.enter_context(GunicornServer(env, workers=1, log_path=log))
-    return FuzzTarget(backend, server, headers, _seed_runs(server.url, headers), log)
+    live = LiveApp(server.url, env, tokens)
+    return FuzzTarget(backend, server, live.headers("fuzzer"), _seed_runs(live), log)
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ from runstats_app.extensions import db
 from runstats_app.models import autogenerate_filter
 from runstats_app.schema import metadata
 
-from .conftest import MIGRATIONS, PG_URL, make_app
-from .servers import fresh_database
+from .support.app import BACKENDS, MIGRATIONS, PG_URL, make_app
+from .support.databases import fresh_database
 
 
-@pytest.fixture(params=["sqlite"] + (["postgresql"] if PG_URL else []))
+@pytest.fixture(params=BACKENDS)
 def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with fresh_database(request.param, tmp_path, PG_URL) as url:
         yield url

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import runpy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,20 +24,15 @@ from runstats_app.request_limits import (
 )
 from runstats_app.security import JSON_HEADERS
 
-from .run_api import (
-    LIST_URL,
-    assert_error_envelope,
-    header_with_line,
-    list_url_with_request_line,
-    observed_count,
-)
+from .support.api import RUNS, header_with_line, list_url_with_request_line
+from .support.contract import CREATED_BY
+from .support.errors import assert_error_envelope
+from .support.metrics import observed_count
+from .support.servers import ROOT
+from .support.stats import STATS
 
-ROOT = Path(__file__).resolve().parent.parent
-STATS = "/api/pipeline_runs/stats"
 MINE = {
-    "filter_query": json.dumps(
-        {"and": [{"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}]}
-    ),
+    "filter_query": json.dumps({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
     "current_user": "alice",
 }
 
@@ -72,13 +66,13 @@ def test_a_refusal_is_logged_and_timed_under_the_route_it_was_for(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="runstats_app.access")
-    sample = http_request_seconds.labels(route=LIST_URL, method="GET", status="414")
+    sample = http_request_seconds.labels(route=RUNS, method="GET", status="414")
     before = observed_count(sample)
     client.get(list_url_with_request_line(MAX_REQUEST_LINE + 1), headers={"X-Request-ID": "l-2"})
     assert observed_count(sample) == before + 1
     lines = [r.getMessage() for r in caplog.records if "request_id=l-2" in r.getMessage()]
     assert len(lines) == 1
-    assert f"method=GET route={LIST_URL} status=414" in lines[0]
+    assert f"method=GET route={RUNS} status=414" in lines[0]
 
 
 def test_a_refusal_for_no_route_is_logged_as_unmatched(
@@ -92,11 +86,11 @@ def test_a_refusal_for_no_route_is_logged_as_unmatched(
 
 
 def test_a_header_line_of_exactly_the_limit_reaches_the_app(client: FlaskClient) -> None:
-    assert client.get(LIST_URL, headers=header_with_line(MAX_HEADER_LINE)).status_code == 200
+    assert client.get(RUNS, headers=header_with_line(MAX_HEADER_LINE)).status_code == 200
 
 
 def test_a_header_line_over_the_limit_is_431_naming_the_header(client: FlaskClient) -> None:
-    answer = client.get(LIST_URL, headers=header_with_line(MAX_HEADER_LINE + 1))
+    answer = client.get(RUNS, headers=header_with_line(MAX_HEADER_LINE + 1))
     body = assert_error_envelope(answer, 431)
     assert body["errors"] == {"headers": {"X-Padding": [f"Longer than {MAX_HEADER_LINE} bytes."]}}
     assert "X-Padding header" in body["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.servers import GunicornServer
+from tests.support.servers import GunicornServer
 
 from .client import HttpClient
 from .cpu import process_tree_cpu_seconds

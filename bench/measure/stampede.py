@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy import Engine, create_engine, text
 
-from tests.multiprocess.probes import AGGREGATE
+from tests.support.probes import AGGREGATE
 
 from ..context import Bench, Goal, Section, api_path
 from ..databases import load_demo_runs
@@ -123,7 +123,7 @@ def _target(bench: Bench) -> Target:
 
 def _private_cluster(bench: Bench) -> tuple[str, Engine, float]:
     """A PostgreSQL of our own with pg_stat_statements, loaded like the bench database."""
-    from tests.services import TemporaryPostgres
+    from tests.support.services import TemporaryPostgres
 
     cluster = TemporaryPostgres()
     bench.stack.callback(cluster.destroy)

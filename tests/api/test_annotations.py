@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-RUNS = "/api/pipeline_runs/"
-UNKNOWN_RUN = "0000000000000000000000nope"
-REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found"}
-
-Auth = Callable[..., dict[str, str]]
-
-
-def assert_error(response: TestResponse, code: int) -> None:
-    assert response.status_code == code, response.get_data(as_text=True)
-    body = response.get_json()
-    assert set(body) <= {"code", "status", "message", "errors"}
-    assert (body["code"], body["status"]) == (code, REASONS[code])
-    assert isinstance(body["message"], str) and body["message"]
-
-
-def create_run(client: FlaskClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = client.post(RUNS, json={"name": "train", **body}, headers=headers)
-    assert response.status_code == 201, response.get_json()
-    run: dict[str, Any] = response.get_json()
-    return run
+from ..support.api import RUNS, UNKNOWN_RUN, Auth, create_run
+from ..support.errors import assert_error_envelope
 
 
 def put(
@@ -97,7 +77,7 @@ def test_percent_encoded_key_is_decoded(client: FlaskClient, auth: Auth) -> None
 
 
 def test_put_on_unknown_run_is_404(client: FlaskClient, auth: Auth) -> None:
-    assert_error(put(client, auth(), UNKNOWN_RUN, "team", "ml"), 404)
+    assert_error_envelope(put(client, auth(), UNKNOWN_RUN, "team", "ml"), 404)
 
 
 # --- delete -----------------------------------------------------------------------------
@@ -113,18 +93,18 @@ def test_delete_removes_only_that_annotation(client: FlaskClient, auth: Auth) ->
 
 def test_delete_of_a_missing_key_is_404(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth(), annotations={"team": "ml"})
-    assert_error(delete(client, auth(), run["id"], "tier"), 404)
+    assert_error_envelope(delete(client, auth(), run["id"], "tier"), 404)
     assert annotations(client, run["id"]) == {"team": "ml"}
 
 
 def test_second_delete_of_the_same_key_is_404(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth(), annotations={"team": "ml"})
     assert delete(client, auth(), run["id"], "team").status_code == 204
-    assert_error(delete(client, auth(), run["id"], "team"), 404)
+    assert_error_envelope(delete(client, auth(), run["id"], "team"), 404)
 
 
 def test_delete_on_unknown_run_is_404(client: FlaskClient, auth: Auth) -> None:
-    assert_error(delete(client, auth(), UNKNOWN_RUN, "team"), 404)
+    assert_error_envelope(delete(client, auth(), UNKNOWN_RUN, "team"), 404)
 
 
 # --- reserved keys ----------------------------------------------------------------------
@@ -132,13 +112,13 @@ def test_delete_on_unknown_run_is_404(client: FlaskClient, auth: Auth) -> None:
 
 def test_put_of_a_system_key_is_400(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth())
-    assert_error(put(client, auth(), run["id"], "system/pipeline_run.name", "x"), 400)
+    assert_error_envelope(put(client, auth(), run["id"], "system/pipeline_run.name", "x"), 400)
     assert annotations(client, run["id"]) == {}
 
 
 def test_delete_of_a_system_key_is_400(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth())
-    assert_error(delete(client, auth(), run["id"], "system/owner"), 400)
+    assert_error_envelope(delete(client, auth(), run["id"], "system/owner"), 400)
 
 
 def test_key_merely_containing_system_is_an_ordinary_key(client: FlaskClient, auth: Auth) -> None:
@@ -152,13 +132,13 @@ def test_key_merely_containing_system_is_an_ordinary_key(client: FlaskClient, au
 
 def test_another_writer_cannot_put_403(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("alice"), annotations={"team": "ml"})
-    assert_error(put(client, auth("bob"), run["id"], "team", "infra"), 403)
+    assert_error_envelope(put(client, auth("bob"), run["id"], "team", "infra"), 403)
     assert annotations(client, run["id"]) == {"team": "ml"}
 
 
 def test_another_writer_cannot_delete_403(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("alice"), annotations={"team": "ml"})
-    assert_error(delete(client, auth("bob"), run["id"], "team"), 403)
+    assert_error_envelope(delete(client, auth("bob"), run["id"], "team"), 403)
     assert annotations(client, run["id"]) == {"team": "ml"}
 
 
@@ -176,5 +156,5 @@ def test_admin_may_delete_on_someone_elses_run(client: FlaskClient, auth: Auth) 
 
 def test_only_admin_may_annotate_a_run_without_creator(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("root", "admin"), created_by=None)
-    assert_error(put(client, auth("alice"), run["id"], "team", "ml"), 403)
+    assert_error_envelope(put(client, auth("alice"), run["id"], "team", "ml"), 403)
     assert put(client, auth("root", "admin"), run["id"], "team", "ml").status_code == 200

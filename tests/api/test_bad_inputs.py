@@ -8,79 +8,18 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
-from ..contract import STATUSES, TERMINAL
-from ..filter_cases import (
-    CREATED_AT,
-    CREATED_BY,
-    GRAMMAR_ERRORS,
-    LEAF,
-    MALFORMED_FILTERS,
-    NAME,
-    dumps,
-)
-
-RUNS = "/api/pipeline_runs/"
-LEAKS = ("Traceback", 'File "', "sqlalchemy", "psycopg", "sqlite3", "SELECT ", " FROM ")
-
-Auth = Callable[..., dict[str, str]]
-
-
-def assert_bad_request(response: TestResponse) -> dict[str, Any]:
-    """The one error envelope, for a 400, with nothing internal in it."""
-    assert response.status_code == 400, response.get_data(as_text=True)
-    body = response.get_json()
-    assert isinstance(body, dict)
-    assert set(body) <= {"code", "status", "message", "errors"}
-    assert body["code"] == 400
-    assert body["status"] == "Bad Request"
-    assert isinstance(body["message"], str) and body["message"].strip()
-    if "errors" in body:
-        assert isinstance(body["errors"], dict)
-    text = response.get_data(as_text=True)
-    for leak in LEAKS:
-        assert leak not in text
-    return body
-
-
-def error_keys(body: dict[str, Any]) -> set[str]:
-    """Every key anywhere under `errors` (locations, parameters, JSON paths)."""
-    keys: set[str] = set()
-    stack: list[Any] = [body.get("errors", {})]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            keys.update(str(key) for key in value)
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-    return keys
-
-
-def assert_names_path(body: dict[str, Any], path: str) -> None:
-    """`errors` has `path` itself or a path below it."""
-    keys = error_keys(body)
-    assert any(key == path or key.startswith((f"{path}.", f"{path}[")) for key in keys), body
-
-
-def list_with_filter(client: FlaskClient, raw: str, **params: Any) -> TestResponse:
-    return client.get(RUNS, query_string={"filter_query": raw, **params})
-
-
-def create_run(client: FlaskClient, auth: Auth, **body: Any) -> dict[str, Any]:
-    response = client.post(RUNS, json={"name": "train", **body}, headers=auth())
-    assert response.status_code == 201, response.get_json()
-    run: dict[str, Any] = response.get_json()
-    return run
-
+from ..support.api import RUNS, Auth, create_run, get_list, query_params
+from ..support.contract import CREATED_AT, CREATED_BY, NAME, STATUSES, TERMINAL
+from ..support.errors import assert_bad_request, assert_names_path, error_keys
+from ..support.filter_cases import GRAMMAR_ERRORS, LEAF, MALFORMED_FILTERS, dumps
 
 # --- filter_query grammar ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("raw", MALFORMED_FILTERS)
 def test_malformed_filter_query_is_400_naming_filter_query(client: FlaskClient, raw: str) -> None:
-    body = assert_bad_request(list_with_filter(client, raw))
+    body = assert_bad_request(get_list(client, query_params(raw)))
     assert "filter_query" in error_keys(body)
 
 
@@ -88,7 +27,7 @@ def test_malformed_filter_query_is_400_naming_filter_query(client: FlaskClient, 
 def test_grammar_error_is_400_naming_its_json_path(
     client: FlaskClient, document: Any, path: str
 ) -> None:
-    body = assert_bad_request(list_with_filter(client, dumps(document)))
+    body = assert_bad_request(get_list(client, query_params(dumps(document))))
     assert_names_path(body, path)
 
 
@@ -96,13 +35,13 @@ def test_grammar_error_message_says_where(client: FlaskClient) -> None:
     document = {
         "and": [LEAF, {"time_range": {"key": CREATED_AT, "start_time": "2026-03-19T12:00:00"}}]
     }
-    body = assert_bad_request(list_with_filter(client, dumps(document)))
+    body = assert_bad_request(get_list(client, query_params(dumps(document))))
     assert "and[1].time_range.start_time" in body["message"]
 
 
 def test_unknown_system_key_error_names_the_key(client: FlaskClient) -> None:
     document = {"and": [{"key_exists": {"key": "system/pipeline_run.owner"}}]}
-    body = assert_bad_request(list_with_filter(client, dumps(document)))
+    body = assert_bad_request(get_list(client, query_params(dumps(document))))
     assert "system/pipeline_run.owner" in json.dumps(body)
 
 
@@ -111,7 +50,7 @@ def test_unknown_system_key_error_names_the_key(client: FlaskClient) -> None:
 
 def test_filter_query_over_8_kib_is_400_naming_the_size_limit(client: FlaskClient) -> None:
     raw = dumps({"and": [{"value_equals": {"key": "team", "value": "x" * 8200}}]})
-    body = assert_bad_request(list_with_filter(client, raw))
+    body = assert_bad_request(get_list(client, query_params(raw)))
     assert "8192" in body["message"]
 
 
@@ -121,7 +60,7 @@ def test_filter_nested_deeper_than_16_is_400_naming_the_depth_limit(
     predicate: Any = LEAF
     for _ in range(16):  # a leaf under 16 `not`s sits at depth 17
         predicate = {"not": predicate}
-    body = assert_bad_request(list_with_filter(client, dumps({"and": [predicate]})))
+    body = assert_bad_request(get_list(client, query_params(dumps({"and": [predicate]}))))
     assert "depth" in body["message"].lower()
 
 
@@ -129,20 +68,22 @@ def test_filter_nested_16_deep_is_accepted(client: FlaskClient) -> None:
     predicate: Any = LEAF
     for _ in range(15):
         predicate = {"not": predicate}
-    assert list_with_filter(client, dumps({"and": [predicate]})).status_code == 200
+    assert get_list(client, query_params(dumps({"and": [predicate]}))).status_code == 200
 
 
 def test_filter_with_more_than_100_predicates_is_400_naming_the_limit(
     client: FlaskClient,
 ) -> None:
-    body = assert_bad_request(list_with_filter(client, dumps({"and": [LEAF] * 101})))
+    body = assert_bad_request(get_list(client, query_params(dumps({"and": [LEAF] * 101}))))
     assert "predicate" in body["message"].lower()
 
 
 def test_value_in_with_more_than_100_items_is_400_naming_the_limit(client: FlaskClient) -> None:
     values = [str(i) for i in range(101)]
     body = assert_bad_request(
-        list_with_filter(client, dumps({"and": [{"value_in": {"key": "a", "values": values}}]}))
+        get_list(
+            client, query_params(dumps({"and": [{"value_in": {"key": "a", "values": values}}]}))
+        )
     )
     assert_names_path(body, "and[0].value_in.values")
     assert "100" in json.dumps(body["errors"])
@@ -159,7 +100,7 @@ def test_value_in_with_more_than_100_items_is_400_naming_the_limit(client: Flask
     ],
 )
 def test_me_without_token_or_current_user_is_400(client: FlaskClient, predicate: Any) -> None:
-    body = assert_bad_request(list_with_filter(client, dumps({"and": [predicate]})))
+    body = assert_bad_request(get_list(client, query_params(dumps({"and": [predicate]}))))
     assert '"me"' in body["message"]
     assert "current_user" in error_keys(body) or "current_user" in body["message"]
 
@@ -255,8 +196,8 @@ def test_malformed_page_token_is_400(client: FlaskClient, token: str) -> None:
 
 
 def test_tampered_page_token_is_400(client: FlaskClient, auth: Auth) -> None:
-    create_run(client, auth)
-    create_run(client, auth)
+    create_run(client, auth())
+    create_run(client, auth())
     token = client.get(RUNS, query_string={"page_size": 1}).get_json()["next_page_token"]
     assert token
     tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
@@ -348,13 +289,13 @@ TRANSITION_ERRORS = [
 def test_bad_transition_body_is_400_naming_the_field(
     client: FlaskClient, auth: Auth, payload: dict[str, Any], field: str
 ) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.post(f"{RUNS}{run['id']}/transitions", json=payload, headers=auth())
     assert field in error_keys(assert_bad_request(response))
 
 
 def test_bad_transition_changes_nothing(client: FlaskClient, auth: Auth) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     client.post(f"{RUNS}{run['id']}/transitions", json={"status": "DONE"}, headers=auth())
     assert client.get(f"{RUNS}{run['id']}").get_json() == run
 
@@ -372,14 +313,14 @@ ANNOTATION_ERRORS = [
 def test_bad_annotation_body_is_400_naming_the_field(
     client: FlaskClient, auth: Auth, payload: dict[str, Any], field: str
 ) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.put(f"{RUNS}{run['id']}/annotations/team", json=payload, headers=auth())
     assert field in error_keys(assert_bad_request(response))
 
 
 @pytest.mark.parametrize("key", ["system/owner", "system/pipeline_run.name"])
 def test_annotation_put_with_system_key_is_400(client: FlaskClient, auth: Auth, key: str) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.put(
         f"{RUNS}{run['id']}/annotations/{key}", json={"value": "v"}, headers=auth()
     )
@@ -388,7 +329,7 @@ def test_annotation_put_with_system_key_is_400(client: FlaskClient, auth: Auth, 
 
 
 def test_annotation_put_with_key_over_255_is_400(client: FlaskClient, auth: Auth) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.put(
         f"{RUNS}{run['id']}/annotations/{'k' * 256}", json={"value": "v"}, headers=auth()
     )
@@ -419,7 +360,7 @@ NOT_JSON = [
 def test_write_with_a_body_that_is_not_a_json_object_is_400(
     client: FlaskClient, auth: Auth, method: str, path: str, data: str, content_type: str
 ) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.open(
         RUNS + path.format(id=run["id"]),
         method=method,
@@ -460,12 +401,12 @@ def test_filter_text_no_database_can_hold_is_400(
     client: FlaskClient, text: str, make: Callable[[str], Any], path: str
 ) -> None:
     raw = json.dumps({"and": [make(text)]})  # ASCII escapes: \u0000, \ud800
-    assert_names_path(assert_bad_request(list_with_filter(client, raw)), path)
+    assert_names_path(assert_bad_request(get_list(client, query_params(raw))), path)
 
 
 def test_current_user_with_a_nul_is_400(client: FlaskClient) -> None:
     raw = dumps({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]})
-    body = assert_bad_request(list_with_filter(client, raw, current_user="a\x00b"))
+    body = assert_bad_request(get_list(client, query_params(raw, current_user="a\x00b")))
     assert "current_user" in error_keys(body)
 
 
@@ -494,7 +435,7 @@ def test_create_with_text_no_database_can_hold_is_400(
 def test_annotation_value_no_database_can_hold_is_400(
     client: FlaskClient, auth: Auth, text: str
 ) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.put(
         f"{RUNS}{run['id']}/annotations/team", json={"value": text}, headers=auth()
     )
@@ -503,7 +444,7 @@ def test_annotation_value_no_database_can_hold_is_400(
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_annotation_key_with_a_nul_is_400(client: FlaskClient, auth: Auth, method: str) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.open(
         f"{RUNS}{run['id']}/annotations/a%00b",
         method=method,

@@ -4,7 +4,7 @@ Hypothesis builds a handful of runs through the API (tricky names and
 annotation values, runs without a creator, runs moved through their
 lifecycle) and random filters over every predicate and system key, then
 checks that paging through GET /api/pipeline_runs/ yields exactly the ids
-tests/filter_oracle.py computes, in order. Each example runs inside a
+tests/support/filter_oracle.py computes, in order. Each example runs inside a
 savepoint that is rolled back, so examples never see each other's runs.
 
 Time bounds are generated symbolically ("run #k's created_at plus one
@@ -17,7 +17,7 @@ Examples are derandomized (the same ones every run) to keep CI reproducible.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -27,37 +27,36 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.contract import NON_TERMINAL, STATUSES
-from tests.filter_oracle import (
-    CREATED_AT,
-    CREATED_BY,
-    NAME,
-    STATUS,
-    STATUS_UPDATED_AT,
-    MeUnresolved,
-    Run,
-    expected_ids,
-    parse_time,
-    sort_newest_first,
-)
-from tests.run_api import (
-    LIST_URL,
+from ..support.api import (
+    ADMIN,
     PROPERTY_SETTINGS,
-    FreshSessionClient,
-    assert_error_envelope,
+    RUNS,
+    Auth,
     change_status,
     create_run,
     get_list,
-    list_params,
+    post_status,
+    query_params,
     walk_pages,
 )
+from ..support.contract import (
+    CREATED_AT,
+    CREATED_BY,
+    NAME,
+    NON_TERMINAL,
+    STATUS,
+    STATUS_UPDATED_AT,
+    STATUSES,
+)
+from ..support.errors import assert_error_envelope
+from ..support.filter_oracle import MeUnresolved, Run, expected_ids, newest_first, parse_time
+from ..support.filter_strategies import filter_roots, nested_predicates
 
 # Characters that break naive LIKE escaping or ASCII-only case folding.
 ALPHABET = ("a", "A", "b", "B", "é", "É", "%", "_", "\\", " ")
 ANNOTATION_KEYS = ("team", "Team", "env", "%_\\")
 ABSENT_KEY = "nobody-has-this"
 CREATORS = (None, None, "alice", "bob", "Alice", "me")
-ADMIN = ("root", "admin")
 READERS = ("alice", "bob")
 
 # A small shared pool makes equal and overlapping values likely between runs and
@@ -68,12 +67,6 @@ names = st.sampled_from(POOL) | st.text(st.sampled_from(ALPHABET), min_size=1, m
 substrings = st.sampled_from((*ALPHABET, "a%", "%_", "_\\", "éA")) | st.text(
     st.sampled_from(ALPHABET), min_size=1, max_size=2
 )
-
-
-@pytest.fixture
-def client(app, connection):
-    """One database session per request, as in production (see FreshSessionClient)."""
-    return FreshSessionClient(app, app.response_class)
 
 
 # --- runs ---------------------------------------------------------------------------
@@ -107,7 +100,7 @@ run_specs = st.builds(
 )
 
 
-def create_runs(client: Any, admin: Mapping[str, str], specs: Sequence[RunSpec]) -> list[Run]:
+def build_runs(client: Any, admin: Mapping[str, str], specs: Sequence[RunSpec]) -> list[Run]:
     """Create the runs through the API, apply their actions, return their final state."""
     ids = []
     for spec in specs:
@@ -125,7 +118,7 @@ def create_runs(client: Any, admin: Mapping[str, str], specs: Sequence[RunSpec])
             _apply(client, admin, run["id"], action)
     finals = []
     for run_id in ids:
-        response = client.get(f"{LIST_URL}{run_id}")
+        response = client.get(f"{RUNS}{run_id}")
         assert response.status_code == 200
         finals.append(Run.from_json(response.json))
     return finals
@@ -133,12 +126,10 @@ def create_runs(client: Any, admin: Mapping[str, str], specs: Sequence[RunSpec])
 
 def _apply(client: Any, admin: Mapping[str, str], run_id: str, action: tuple[str, ...]) -> None:
     kind, *args = action
-    url = f"{LIST_URL}{run_id}"
-    if kind == "transition":
-        response = client.post(f"{url}/transitions", json={"status": args[0]}, headers=admin)
-        assert response.status_code in (200, 409), response.json
-    elif kind == "cancel":
-        response = client.post(f"{url}/cancel", headers=admin)
+    url = f"{RUNS}{run_id}"
+    if kind in ("transition", "cancel"):
+        target = args[0] if kind == "transition" else "cancel"
+        response = post_status(client, admin, run_id, target)
         assert response.status_code in (200, 409), response.json
     elif kind == "annotate":
         key, value = args
@@ -267,25 +258,9 @@ LEAVES = st.one_of(
 )
 
 
-def predicates(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    """A predicate nesting at most `depth` more levels of and/or/not."""
-    if depth == 0:
-        return LEAVES
-    inner = predicates(depth - 1)
-    return st.one_of(
-        LEAVES,
-        LEAVES,
-        st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda item: {"not": item}, inner),
-    )
-
-
-root_filters = st.builds(
-    lambda combinator, items: {combinator: items},
-    st.sampled_from(("and", "or")),
-    st.lists(predicates(3), min_size=1, max_size=3),
-)
+# Leaves twice as likely as each combinator: most predicates stay small.
+PREDICATES = nested_predicates(LEAVES, 3, leaf_weight=2)
+root_filters = filter_roots(PREDICATES, max_size=3)
 
 
 @dataclass(frozen=True)
@@ -405,15 +380,13 @@ def resolve_symbols(predicate: Any, runs: Sequence[Run]) -> Any:
 
 # --- checking -----------------------------------------------------------------------
 
-Headers = Callable[..., dict[str, str]]
 
-
-def _headers(auth: Headers, requester: Requester) -> dict[str, str]:
+def _headers(auth: Auth, requester: Requester) -> dict[str, str]:
     return auth(requester.token_user, "reader") if requester.token_user else {}
 
 
-def listed_ids(client: Any, auth: Headers, query: ListQuery, filter_query: Any) -> list[str]:
-    params = list_params(
+def listed_ids(client: Any, auth: Auth, query: ListQuery, filter_query: Any) -> list[str]:
+    params = query_params(
         filter_query,
         query.statuses,
         current_user=query.requester.current_user,
@@ -422,12 +395,12 @@ def listed_ids(client: Any, auth: Headers, query: ListQuery, filter_query: Any) 
     return walk_pages(client, params, query.page_size, _headers(auth, query.requester))
 
 
-def check_query(client: Any, auth: Headers, runs: Sequence[Run], query: ListQuery) -> None:
+def check_query(client: Any, auth: Auth, runs: Sequence[Run], query: ListQuery) -> None:
     filter_query = resolve_symbols(query.filter_query, runs)
     try:
         expected = expected_ids(runs, filter_query, query.statuses, query.requester.me)
     except MeUnresolved:
-        params = list_params(filter_query, query.statuses, page_size=query.page_size)
+        params = query_params(filter_query, query.statuses, page_size=query.page_size)
         assert_error_envelope(get_list(client, params), 400)
         return
     assert listed_ids(client, auth, query, filter_query) == expected, filter_query
@@ -435,10 +408,10 @@ def check_query(client: Any, auth: Headers, runs: Sequence[Run], query: ListQuer
 
 def list_all(client: Any, filter_query: Any) -> list[str]:
     """Every id an anonymous request with current_user=alice pages through."""
-    return walk_pages(client, list_params(filter_query, current_user="alice"), 100)
+    return walk_pages(client, query_params(filter_query, current_user="alice"), 100)
 
 
-def _prepare_tokens(auth: Headers) -> dict[str, str]:
+def _prepare_tokens(auth: Auth) -> dict[str, str]:
     """Create every token up front, outside the per-example savepoints."""
     for user in READERS:
         auth(user, "reader")
@@ -455,7 +428,7 @@ def test_list_pages_through_exactly_the_runs_the_oracle_selects_newest_first(
 ):
     admin = _prepare_tokens(auth)
     with savepoint():
-        runs = create_runs(client, admin, specs)
+        runs = build_runs(client, admin, specs)
         for query in queries:
             check_query(client, auth, runs, query)
 
@@ -471,7 +444,7 @@ def test_each_predicate_and_its_negation_select_what_the_oracle_selects(
     """Leaves one at a time, where no other predicate can hide a wrong answer."""
     admin = _prepare_tokens(auth)
     with savepoint():
-        runs = create_runs(client, admin, specs)
+        runs = build_runs(client, admin, specs)
         for leaf in leaves:
             resolved = resolve_symbols(leaf, runs)
             for filter_query in ({"and": [resolved]}, {"and": [{"not": resolved}]}):
@@ -482,7 +455,7 @@ def test_each_predicate_and_its_negation_select_what_the_oracle_selects(
 @settings(PROPERTY_SETTINGS, max_examples=40)
 @given(
     specs=st.lists(run_specs, min_size=2, max_size=8),
-    operands=st.lists(predicates(3), min_size=3, max_size=6),
+    operands=st.lists(PREDICATES, min_size=3, max_size=6),
 )
 def test_not_selects_exactly_the_runs_its_operand_leaves_out(
     client, auth, savepoint, specs, operands
@@ -490,7 +463,7 @@ def test_not_selects_exactly_the_runs_its_operand_leaves_out(
     """Independent of the oracle: `p` and `not p` partition the runs, order kept."""
     admin = _prepare_tokens(auth)
     with savepoint():
-        runs = create_runs(client, admin, specs)
+        runs = build_runs(client, admin, specs)
         every = list_all(client, None)
         for operand in operands:
             resolved = resolve_symbols(operand, runs)
@@ -520,12 +493,12 @@ def assert_lists(
     me: str | None = None,
 ) -> None:
     """The API and the oracle both select `expected`, newest first."""
-    want = [run.id for run in sort_newest_first(Run.from_json(run) for run in expected)]
+    want = newest_first(expected)
     oracle = expected_ids(
         [Run.from_json(run) for run in runs], filter_query, statuses, me or current_user
     )
     assert oracle == want, "the oracle disagrees with the contract"
-    params = list_params(filter_query, statuses, current_user=current_user)
+    params = query_params(filter_query, statuses, current_user=current_user)
     assert walk_pages(client, params, 2, headers) == want
 
 
@@ -643,7 +616,7 @@ def test_me_is_a_plain_value_outside_the_creator_key(client, auth):
 
 def test_me_without_a_token_or_current_user_is_400(client):
     query = _leaf_filter("value_equals", key=CREATED_BY, value="me")
-    assert_error_envelope(get_list(client, list_params(query)), 400)
+    assert_error_envelope(get_list(client, query_params(query)), 400)
 
 
 def test_status_parameter_is_anded_with_filter_query(client, auth):

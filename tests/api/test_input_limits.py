@@ -16,10 +16,10 @@ from werkzeug.test import TestResponse
 
 from runstats_app.runs.schemas import MAX_ANNOTATIONS_PER_RUN
 
-from .test_bad_inputs import assert_bad_request, create_run, error_keys, list_with_filter
+from ..support.api import RUNS, Auth, create_run, get_list, query_params
+from ..support.contract import CREATED_AT
+from ..support.errors import assert_bad_request, error_keys
 
-RUNS = "/api/pipeline_runs/"
-Auth = Callable[..., dict[str, str]]
 JSON = {"Content-Type": "application/json"}
 
 
@@ -27,7 +27,7 @@ def send(client: FlaskClient, auth: Auth, target: str, raw: str | bytes) -> Test
     """POST/PUT a raw body to create, transition or annotate (a run of alice's)."""
     if target == "create":
         return client.post(RUNS, data=raw, headers={**auth(), **JSON})
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     if target == "transition":
         return client.post(f"{RUNS}{run['id']}/transitions", data=raw, headers={**auth(), **JSON})
     return client.put(f"{RUNS}{run['id']}/annotations/team", data=raw, headers={**auth(), **JSON})
@@ -156,7 +156,7 @@ def test_more_annotations_than_the_limit_is_400_naming_it(client: FlaskClient, a
 
 def test_setting_one_annotation_past_the_limit_is_400(client: FlaskClient, auth: Auth) -> None:
     annotations = {f"k{i}": "v" for i in range(MAX_ANNOTATIONS_PER_RUN)}
-    run = create_run(client, auth, annotations=annotations)
+    run = create_run(client, auth(), annotations=annotations)
     response = client.put(
         f"{RUNS}{run['id']}/annotations/one-more", json={"value": "v"}, headers=auth()
     )
@@ -202,7 +202,7 @@ def test_annotation_value_with_a_control_character_is_400(
 def test_annotation_value_may_hold_tab_newline_and_carriage_return(
     client: FlaskClient, auth: Auth
 ) -> None:
-    run = create_run(client, auth, annotations={"note": "line 1\r\n\tline 2"})
+    run = create_run(client, auth(), annotations={"note": "line 1\r\n\tline 2"})
     assert run["annotations"] == {"note": "line 1\r\n\tline 2"}
 
 
@@ -210,9 +210,12 @@ def test_annotation_value_may_hold_tab_newline_and_carriage_return(
 def test_annotation_key_in_the_path_with_a_control_character_is_400(
     client: FlaskClient, auth: Auth, method: str
 ) -> None:
-    run = create_run(client, auth)
+    run = create_run(client, auth())
     response = client.open(
-        f"{RUNS}{run['id']}/annotations/a%07b", method=method, json={"value": "v"}, headers=auth()
+        f"{RUNS}{run['id']}/annotations/a%07b",
+        method=method,
+        json={"value": "v"},
+        headers=auth(),
     )
     assert "control characters" in assert_bad_request(response)["message"]
 
@@ -238,7 +241,7 @@ def test_current_user_with_a_control_character_is_400(client: FlaskClient, text:
 def test_filter_text_with_a_control_character_is_400_naming_its_path(
     client: FlaskClient, text: str, make: Callable[[str], Any], path: str
 ) -> None:
-    body = assert_bad_request(list_with_filter(client, json.dumps({"and": [make(text)]})))
+    body = assert_bad_request(get_list(client, query_params(json.dumps({"and": [make(text)]}))))
     assert path in error_keys(body)
 
 
@@ -261,19 +264,19 @@ def test_time_range_bound_outside_the_representable_is_400(
             "and": [
                 {
                     "time_range": {
-                        "key": "system/pipeline_run.date.created_at",
+                        "key": CREATED_AT,
                         "start_time": moment,
                     }
                 }
             ]
         }
     )
-    body = assert_bad_request(list_with_filter(client, raw))
+    body = assert_bad_request(get_list(client, query_params(raw)))
     assert "and[0].time_range.start_time" in error_keys(body)
     assert "Out of range" in body["message"]
 
 
 def test_filter_query_with_an_integer_beyond_64_bits_is_400(client: FlaskClient) -> None:
     raw = '{"and": [{"value_equals": {"key": "k", "value": ' + "9" * 5000 + "}}]}"
-    body = assert_bad_request(list_with_filter(client, raw))
+    body = assert_bad_request(get_list(client, query_params(raw)))
     assert "out of range" in body["message"]

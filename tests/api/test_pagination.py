@@ -10,37 +10,23 @@ import pytest
 from runstats_app.extensions import db
 from runstats_app.models import PipelineRun
 from runstats_app.pagination import filter_binding
-from tests.filter_oracle import Run, sort_newest_first
-from tests.run_api import (
-    FreshSessionClient,
-    assert_error_envelope,
+
+from ..support.api import (
     change_status,
-    create_run,
+    create_runs,
     get_list,
-    list_params,
+    query_params,
     walk_pages,
 )
+from ..support.errors import assert_error_envelope
+from ..support.filter_oracle import newest_first
 
 TEAM_A = {"and": [{"value_equals": {"key": "team", "value": "a"}}]}
 TEAM_B = {"and": [{"value_equals": {"key": "team", "value": "b"}}]}
 
 
-@pytest.fixture
-def client(app, connection):
-    """One database session per request, as in production (see FreshSessionClient)."""
-    return FreshSessionClient(app, app.response_class)
-
-
-def newest_first(runs):
-    return [run.id for run in sort_newest_first(Run.from_json(run) for run in runs)]
-
-
-def create_runs(client, headers, count, **body):
-    return [create_run(client, headers, name=f"run-{i}", **body) for i in range(count)]
-
-
 def first_page(client, page_size, filter_query=None, statuses=()):
-    response = get_list(client, list_params(filter_query, statuses, page_size=page_size))
+    response = get_list(client, query_params(filter_query, statuses, page_size=page_size))
     assert response.status_code == 200, response.json
     return response.json
 
@@ -84,7 +70,7 @@ def test_exactly_full_last_page_has_no_next_page_token(client, auth, page_size):
     token = None
     pages = []
     for _ in range(20 // page_size):
-        params = list_params(page_size=page_size, page_token=token)
+        params = query_params(page_size=page_size, page_token=token)
         body = get_list(client, params).json
         pages.append([run["id"] for run in body["pipeline_runs"]])
         token = body["next_page_token"]
@@ -114,7 +100,7 @@ def test_filtered_walk_pages_through_matching_runs_only(client, auth):
     a_runs = create_runs(client, auth(), 7, annotations={"team": "a"})
     create_runs(client, auth(), 6, annotations={"team": "b"})
     a_runs += create_runs(client, auth(), 4, annotations={"team": "a"})
-    params = list_params(TEAM_A, ["QUEUED"])
+    params = query_params(TEAM_A, ["QUEUED"])
     assert walk_pages(client, params, 3) == newest_first(a_runs)
 
 
@@ -149,7 +135,7 @@ def test_runs_leaving_the_filter_between_pages_do_not_make_the_walk_skip_rows(cl
     for run_id in seen:
         change_status(client, headers, run_id, "cancel")
     token = page["next_page_token"]
-    rest = walk_pages(client, list_params(statuses=["QUEUED"]), 3, page_token=token)
+    rest = walk_pages(client, query_params(statuses=["QUEUED"]), 3, page_token=token)
     assert rest == newest_first(runs)[3:]
 
 
@@ -205,7 +191,7 @@ def team_a_token(client, auth):
 
 
 def test_page_token_is_accepted_with_the_same_parameters(client, team_a_token):
-    params = list_params(TEAM_A, ["QUEUED"], page_size=2, page_token=team_a_token)
+    params = query_params(TEAM_A, ["QUEUED"], page_size=2, page_token=team_a_token)
     assert len(get_list(client, params).json["pipeline_runs"]) == 1
 
 
@@ -213,13 +199,13 @@ def test_page_token_is_accepted_with_the_same_parameters(client, team_a_token):
     "filter_query", [TEAM_B, None, '{"and":[{"value_equals":{"key":"team","value":"a"}}]}']
 )
 def test_page_token_with_another_filter_query_is_400(client, team_a_token, filter_query):
-    params = list_params(filter_query, ["QUEUED"], page_size=2, page_token=team_a_token)
+    params = query_params(filter_query, ["QUEUED"], page_size=2, page_token=team_a_token)
     assert_token_rejected(get_list(client, params))
 
 
 @pytest.mark.parametrize("statuses", [[], ["RUNNING"], ["QUEUED", "RUNNING"]])
 def test_page_token_with_other_status_parameters_is_400(client, team_a_token, statuses):
-    params = list_params(TEAM_A, statuses, page_size=2, page_token=team_a_token)
+    params = query_params(TEAM_A, statuses, page_size=2, page_token=team_a_token)
     assert_token_rejected(get_list(client, params))
 
 
@@ -231,13 +217,13 @@ def test_tampered_page_token_is_400(client, team_a_token, where):
         token = f"{flipped}.{signature}"
     else:
         token = f"{payload}.{signature[::-1]}"
-    params = list_params(TEAM_A, ["QUEUED"], page_size=2, page_token=token)
+    params = query_params(TEAM_A, ["QUEUED"], page_size=2, page_token=token)
     assert_token_rejected(get_list(client, params))
 
 
 @pytest.mark.parametrize("token", ["garbage", "e30", "a.b.c", "", "x" * 3000])
 def test_garbage_page_token_is_400(client, token):
-    assert_token_rejected(get_list(client, list_params(page_token=token)))
+    assert_token_rejected(get_list(client, query_params(page_token=token)))
 
 
 @pytest.mark.parametrize(
@@ -257,10 +243,10 @@ def test_signed_page_token_with_a_malformed_cursor_is_400(client, app, payload):
         payload = {**payload, "b": filter_binding(None, [])}
     serializer = app.extensions["runstats_page_tokens"]._serializer
     token = serializer.dumps(payload)
-    assert_token_rejected(get_list(client, list_params(page_token=token)))
+    assert_token_rejected(get_list(client, query_params(page_token=token)))
 
 
 @pytest.mark.parametrize("page_size", ["0", "101", "abc", "-1", "1.5", ""])
 def test_page_size_out_of_range_or_not_an_integer_is_400(client, page_size):
-    body = assert_error_envelope(get_list(client, list_params(page_size=page_size)), 400)
+    body = assert_error_envelope(get_list(client, query_params(page_size=page_size)), 400)
     assert "page_size" in json.dumps(body)

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.test import TestResponse
 
 from runstats_app.auth import revoke_token
 from runstats_app.extensions import db
 
-RUNS = "/api/pipeline_runs/"
+from ..support.api import RUNS, UNKNOWN_RUN, Auth, create_run, post_run, post_status
+from ..support.errors import assert_error_envelope
+
 RUN_FIELDS = {
     "id",
     "name",
@@ -31,31 +32,6 @@ RUN_FIELDS = {
     "max_attempts",
     "annotations",
 }
-REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
-
-Auth = Callable[..., dict[str, str]]
-
-
-def assert_error(response: TestResponse, code: int) -> dict[str, Any]:
-    assert response.status_code == code, response.get_data(as_text=True)
-    body = response.get_json()
-    assert isinstance(body, dict)
-    assert set(body) <= {"code", "status", "message", "errors"}
-    assert body["code"] == code
-    assert body["status"] == REASONS[code]
-    assert isinstance(body["message"], str) and body["message"].strip()
-    return body
-
-
-def create(client: FlaskClient, headers: dict[str, str], **body: Any) -> TestResponse:
-    return client.post(RUNS, json={"name": "train", **body}, headers=headers)
-
-
-def create_run(client: FlaskClient, headers: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = create(client, headers, **body)
-    assert response.status_code == 201, response.get_json()
-    run: dict[str, Any] = response.get_json()
-    return run
 
 
 def parse_ts(text: str) -> datetime:
@@ -67,7 +43,7 @@ def parse_ts(text: str) -> datetime:
 
 
 def test_create_returns_201_with_every_run_field(client: FlaskClient, auth: Auth) -> None:
-    response = create(client, auth())
+    response = post_run(client, auth())
     assert response.status_code == 201
     assert set(response.get_json()) == RUN_FIELDS
 
@@ -165,7 +141,7 @@ def test_get_returns_the_created_run(client: FlaskClient, auth: Auth) -> None:
 
 
 def test_get_unknown_run_is_404_envelope(client: FlaskClient) -> None:
-    assert_error(client.get(f"{RUNS}0000000000000000000000nope"), 404)
+    assert_error_envelope(client.get(f"{RUNS}{UNKNOWN_RUN}"), 404)
 
 
 def test_get_needs_no_token(client: FlaskClient, auth: Auth) -> None:
@@ -186,12 +162,12 @@ def test_writer_may_name_themselves_as_creator(client: FlaskClient, auth: Auth) 
 
 
 def test_writer_naming_someone_else_is_403(client: FlaskClient, auth: Auth) -> None:
-    assert_error(create(client, auth("alice"), created_by="bob"), 403)
+    assert_error_envelope(post_run(client, auth("alice"), created_by="bob"), 403)
     assert client.get(RUNS).get_json()["pipeline_runs"] == []
 
 
 def test_writer_may_not_create_a_run_without_creator(client: FlaskClient, auth: Auth) -> None:
-    assert_error(create(client, auth("alice"), created_by=None), 403)
+    assert_error_envelope(post_run(client, auth("alice"), created_by=None), 403)
 
 
 def test_admin_may_name_anyone_as_creator(client: FlaskClient, auth: Auth) -> None:
@@ -208,12 +184,12 @@ def test_admin_may_create_a_run_without_creator(client: FlaskClient, auth: Auth)
 
 
 def test_reader_cannot_create_403(client: FlaskClient, auth: Auth) -> None:
-    assert_error(create(client, auth("rita", "reader")), 403)
+    assert_error_envelope(post_run(client, auth("rita", "reader")), 403)
 
 
 def test_create_without_token_is_401(client: FlaskClient) -> None:
     response = client.post(RUNS, json={"name": "train"})
-    assert_error(response, 401)
+    assert_error_envelope(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -223,16 +199,19 @@ def test_create_without_token_is_401(client: FlaskClient) -> None:
     ids=["unknown-token", "empty-bearer", "basic-scheme", "no-scheme"],
 )
 def test_invalid_token_is_401_on_create(client: FlaskClient, header: str) -> None:
-    assert_error(client.post(RUNS, json={"name": "x"}, headers={"Authorization": header}), 401)
+    assert_error_envelope(
+        client.post(RUNS, json={"name": "x"}, headers={"Authorization": header}), 401
+    )
 
 
 @pytest.mark.parametrize("path", ["", "{id}", "{id}/history"], ids=["list", "get", "history"])
 def test_invalid_token_is_401_even_on_get(client: FlaskClient, auth: Auth, path: str) -> None:
     run = create_run(client, auth())
     response = client.get(
-        RUNS + path.format(id=run["id"]), headers={"Authorization": "Bearer rst_not-a-real-token"}
+        RUNS + path.format(id=run["id"]),
+        headers={"Authorization": "Bearer rst_not-a-real-token"},
     )
-    assert_error(response, 401)
+    assert_error_envelope(response, 401)
 
 
 def test_revoked_token_is_401(
@@ -240,13 +219,13 @@ def test_revoked_token_is_401(
 ) -> None:
     token = token_for("alice", "writer")
     headers = {"Authorization": f"Bearer {token}"}
-    assert create(client, headers).status_code == 201
+    assert post_run(client, headers).status_code == 201
     with app.app_context():
         session = db.session()
         assert revoke_token(session, token)
         session.commit()
-    assert_error(create(client, headers), 401)
-    assert_error(client.get(RUNS, headers=headers), 401)
+    assert_error_envelope(post_run(client, headers), 401)
+    assert_error_envelope(client.get(RUNS, headers=headers), 401)
 
 
 @pytest.mark.parametrize(
@@ -276,7 +255,7 @@ def test_change_needs_writer_role(
     response = client.open(
         RUNS + path.format(id=run["id"]), method=method, json=body, headers=headers
     )
-    assert_error(response, code)
+    assert_error_envelope(response, code)
     assert client.get(f"{RUNS}{run['id']}").get_json() == run
 
 
@@ -285,56 +264,44 @@ def test_change_needs_writer_role(
 
 def test_another_writer_cannot_change_a_run_403(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("alice"))
-    response = client.post(
-        f"{RUNS}{run['id']}/transitions", json={"status": "RUNNING"}, headers=auth("bob")
-    )
-    assert_error(response, 403)
+    response = post_status(client, auth("bob"), run["id"], "RUNNING")
+    assert_error_envelope(response, 403)
     assert client.get(f"{RUNS}{run['id']}").get_json() == run
 
 
 def test_another_writer_cannot_cancel_a_run_403(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("alice"))
-    assert_error(client.post(f"{RUNS}{run['id']}/cancel", headers=auth("bob")), 403)
+    assert_error_envelope(post_status(client, auth("bob"), run["id"], "cancel"), 403)
     assert client.get(f"{RUNS}{run['id']}").get_json()["status"] == "QUEUED"
 
 
 def test_owner_may_change_their_run(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("alice"))
-    response = client.post(
-        f"{RUNS}{run['id']}/transitions", json={"status": "RUNNING"}, headers=auth("alice")
-    )
+    response = post_status(client, auth("alice"), run["id"], "RUNNING")
     assert response.status_code == 200
     assert response.get_json()["status"] == "RUNNING"
 
 
 def test_admin_may_change_someone_elses_run(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("alice"))
-    response = client.post(
-        f"{RUNS}{run['id']}/transitions", json={"status": "RUNNING"}, headers=auth("root", "admin")
-    )
+    response = post_status(client, auth("root", "admin"), run["id"], "RUNNING")
     assert response.status_code == 200
     assert response.get_json()["status"] == "RUNNING"
 
 
 def test_only_admin_may_change_a_run_without_creator(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("root", "admin"), created_by=None)
-    url = f"{RUNS}{run['id']}/transitions"
-    assert_error(client.post(url, json={"status": "RUNNING"}, headers=auth("alice")), 403)
-    assert (
-        client.post(url, json={"status": "RUNNING"}, headers=auth("root", "admin")).status_code
-        == 200
-    )
+    assert_error_envelope(post_status(client, auth("alice"), run["id"], "RUNNING"), 403)
+    assert post_status(client, auth("root", "admin"), run["id"], "RUNNING").status_code == 200
 
 
 def test_admin_may_cancel_someone_elses_run(client: FlaskClient, auth: Auth) -> None:
     run = create_run(client, auth("root", "admin"), created_by="alice")
-    response = client.post(f"{RUNS}{run['id']}/cancel", headers=auth("ops", "admin"))
+    response = post_status(client, auth("ops", "admin"), run["id"], "cancel")
     assert response.status_code == 200
     assert response.get_json()["status"] == "CANCELLED"
 
 
 def test_change_to_unknown_run_is_404(client: FlaskClient, auth: Auth) -> None:
-    response = client.post(
-        f"{RUNS}0000000000000000000000nope/transitions", json={"status": "RUNNING"}, headers=auth()
-    )
-    assert_error(response, 404)
+    response = post_status(client, auth(), UNKNOWN_RUN, "RUNNING")
+    assert_error_envelope(response, 404)

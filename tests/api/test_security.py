@@ -17,10 +17,8 @@ from runstats_app.auth import hash_token, revoke_token
 from runstats_app.extensions import db
 from runstats_app.security import HTML_CONTENT_SECURITY_POLICY
 
-RUNS = "/api/pipeline_runs/"
-NAME = "system/pipeline_run.name"
-CREATED_BY = "system/pipeline_run.created_by"
-Auth = Callable[..., dict[str, str]]
+from ..support.api import RUNS, Auth, create_run, post_run
+from ..support.contract import CREATED_BY, NAME
 
 SQL_LOOKING = [
     "'; DROP TABLE pipeline_runs; --",
@@ -56,14 +54,10 @@ def test_sql_looking_text_in_every_field_is_stored_and_matched_as_data(
     client: FlaskClient, auth: Auth, connection: Connection, evil: str
 ) -> None:
     admin = auth("root", "admin")
-    plain = client.post(RUNS, json={"name": "plain"}, headers=admin).get_json()
-    created = client.post(
-        RUNS,
-        json={"name": evil, "created_by": evil, "annotations": {evil: evil, "k": evil}},
-        headers=admin,
+    plain = create_run(client, admin, name="plain")
+    run = create_run(
+        client, admin, name=evil, created_by=evil, annotations={evil: evil, "k": evil}
     )
-    assert created.status_code == 201, created.get_json()
-    run = created.get_json()
     assert (run["name"], run["created_by"], run["annotations"]) == (
         evil,
         evil,
@@ -156,12 +150,12 @@ def test_tokens_never_reach_the_logs(
 
 
 def _responses(client: FlaskClient, auth: Auth) -> dict[str, Any]:
-    run = client.post(RUNS, json={"name": "x"}, headers=auth()).get_json()
+    run = create_run(client, auth(), name="x")
     return {
         "list": client.get(RUNS),
         "stats": client.get(f"{RUNS}stats"),
         "run": client.get(f"{RUNS}{run['id']}"),
-        "created": client.post(RUNS, json={"name": "y"}, headers=auth()),
+        "created": post_run(client, auth(), name="y"),
         "deleted-204": client.delete(f"{RUNS}{run['id']}/annotations/none", headers=auth()),
         "bad-request": client.get(RUNS, query_string={"nope": "1"}),
         "unauthorized": client.post(RUNS, json={"name": "x"}),

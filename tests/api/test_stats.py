@@ -10,85 +10,53 @@ gets a stats cache of its own (the `stats_cache` fixture).
 from __future__ import annotations
 
 import json
-import re
-import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from werkzeug.test import TestResponse
 
-from runstats_app.extensions import db
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
-from ..contract import NON_TERMINAL, STATUSES
-from ..run_api import PROPERTY_SETTINGS, assert_error_envelope, change_status, create_run
+from ..support.api import (
+    ADMIN,
+    PROPERTY_SETTINGS,
+    RUNS,
+    change_status,
+    create_run,
+    get_list,
+    list_pages,
+    post_status,
+    query_params,
+)
+from ..support.contract import (
+    CREATED_AT,
+    CREATED_BY,
+    NAME,
+    NON_TERMINAL,
+    STATUS,
+    STATUS_UPDATED_AT,
+    STATUSES,
+)
+from ..support.errors import assert_error_envelope
+from ..support.filter_strategies import filter_roots, nested_predicates
+from ..support.stats import (
+    SUITE,
+    get_stats,
+    lease_held,
+    max_age,
+    redis_of,
+    set_ttl_left,
+    suite_filter,
+)
 
-STATS_URL = "/api/pipeline_runs/stats"
-LIST_URL = "/api/pipeline_runs/"
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
-ADMIN = ("root", "admin")
-SUITE = "stats-suite"
-
-Headers = Callable[..., dict[str, str]]
 Params = list[tuple[str, str]]
-
-
-class FreshSessionClient(FlaskClient):
-    """One database session per request, as in production.
-
-    The `connection` fixture keeps an app context pushed for the whole test,
-    so without this one session (and its SAVEPOINT) would span every request
-    and outlive a `savepoint` scope's rollback.
-    """
-
-    def open(self, *args: Any, **kwargs: Any) -> TestResponse:
-        try:
-            return super().open(*args, **kwargs)
-        finally:
-            db.session.remove()
-
-
-@pytest.fixture
-def client(app, client):
-    """conftest's client (its connection and cache fixtures included), one session per request."""
-    return FreshSessionClient(app, app.response_class)
-
-
-# --- helpers ----------------------------------------------------------------------------------
-
-
-def params(
-    filter_query: Mapping[str, Any] | str | None = None,
-    statuses: Sequence[str] = (),
-    current_user: str | None = None,
-) -> Params:
-    result: Params = []
-    if filter_query is not None:
-        text = filter_query if isinstance(filter_query, str) else json.dumps(filter_query)
-        result.append(("filter_query", text))
-    result.extend(("status", status) for status in statuses)
-    if current_user is not None:
-        result.append(("current_user", current_user))
-    return result
-
-
-def get_stats(
-    client: FlaskClient, query: Params, headers: Mapping[str, str] | None = None
-) -> TestResponse:
-    return client.get(f"{STATS_URL}?{urlencode(query)}", headers=dict(headers or {}))
 
 
 def stats_body(
@@ -100,61 +68,14 @@ def stats_body(
     return body
 
 
-def listed_runs(
-    client: FlaskClient,
-    query: Params,
-    headers: Mapping[str, str] | None = None,
-    page_size: int = 2,
-) -> list[dict[str, Any]]:
-    """Every run the list endpoint pages through for the same parameters."""
-    runs: list[dict[str, Any]] = []
-    token: str | None = None
-    for _ in range(1000):
-        page = [*query, ("page_size", str(page_size))]
-        if token is not None:
-            page.append(("page_token", token))
-        response = client.get(f"{LIST_URL}?{urlencode(page)}", headers=dict(headers or {}))
-        assert response.status_code == 200, response.get_data(as_text=True)
-        runs.extend(response.json["pipeline_runs"])
-        token = response.json["next_page_token"]
-        if token is None:
-            return runs
-    raise AssertionError("the list never ended")
-
-
 def status_counts(runs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     found = Counter(run["status"] for run in runs)
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-def suite_filter(tag: str, *more: Mapping[str, Any]) -> dict[str, Any]:
-    return {"and": [{"value_equals": {"key": SUITE, "value": tag}}, *more]}
-
-
-def max_age(response: TestResponse) -> int:
-    match = re.fullmatch(r"max-age=(\d+)", response.headers["Cache-Control"])
-    assert match, response.headers["Cache-Control"]
-    return int(match.group(1))
-
-
-def redis_of(stats_cache: Any) -> Any:
-    """The Redis client behind a test's stats cache."""
-    return stats_cache.shared.client
-
-
 def redis_key(stats_cache: Any, query: Mapping[str, Any], statuses: Sequence[str] = ()) -> str:
     """The shared-cache key the endpoint uses for a filter without "me"."""
     return stats_cache.key_prefix + cache_key(parse_filter_query(json.dumps(query)), statuses)
-
-
-@pytest.fixture
-def tag() -> str:
-    return uuid.uuid4().hex
-
-
-@pytest.fixture
-def admin(auth: Headers) -> dict[str, str]:
-    return auth(*ADMIN)
 
 
 @pytest.fixture
@@ -191,20 +112,20 @@ def mixed_runs(client, admin, tag) -> list[dict[str, Any]]:
 
 
 def test_counts_cover_all_nine_statuses_zeros_included(client, mixed_runs, tag):
-    counts = stats_body(client, params(suite_filter(tag)))["counts_by_status"]
+    counts = stats_body(client, query_params(suite_filter(tag)))["counts_by_status"]
     assert list(counts) == list(STATUSES)
     assert counts == status_counts(mixed_runs)
     assert counts["SKIPPED"] == counts["SYSTEM_ERROR"] == 0
 
 
 def test_a_selection_of_no_runs_counts_zero_for_every_status(client, tag):
-    body = stats_body(client, params(suite_filter(tag)))
+    body = stats_body(client, query_params(suite_filter(tag)))
     assert body["counts_by_status"] == dict.fromkeys(STATUSES, 0)
     assert body["total_runs"] == 0
 
 
 def test_total_runs_is_the_sum_of_the_counts(client, mixed_runs, tag):
-    body = stats_body(client, params(suite_filter(tag)))
+    body = stats_body(client, query_params(suite_filter(tag)))
     assert body["total_runs"] == sum(body["counts_by_status"].values()) == len(mixed_runs)
 
 
@@ -212,9 +133,9 @@ def test_total_runs_is_the_sum_of_the_counts(client, mixed_runs, tag):
     "statuses", [(), ("QUEUED",), ("RUNNING", "SUCCEEDED", "SKIPPED")], ids=["all", "one", "three"]
 )
 def test_total_runs_equals_the_rows_the_list_pages_through(client, mixed_runs, tag, statuses):
-    query = params(suite_filter(tag), statuses)
+    query = query_params(suite_filter(tag), statuses)
     body = stats_body(client, query)
-    rows = listed_runs(client, query)
+    rows = list_pages(client, query, 2)
     assert body["total_runs"] == len(rows)
     assert body["counts_by_status"] == status_counts(rows)
 
@@ -225,14 +146,14 @@ def test_total_runs_equals_the_rows_the_list_pages_through(client, mixed_runs, t
 def test_total_pipelines_is_the_distinct_names_of_the_runs_the_list_pages_through(
     client, mixed_runs, tag, statuses
 ):
-    query = params(suite_filter(tag), statuses)
+    query = query_params(suite_filter(tag), statuses)
     body = stats_body(client, query)
-    assert body["total_pipelines"] == len({run["name"] for run in listed_runs(client, query)})
+    assert body["total_pipelines"] == len({run["name"] for run in list_pages(client, query, 2)})
 
 
 def test_body_has_total_runs_counts_pipelines_and_cached_at_in_utc(client, tag):
     before = datetime.now(UTC)
-    body = stats_body(client, params(suite_filter(tag)))
+    body = stats_body(client, query_params(suite_filter(tag)))
     after = datetime.now(UTC)
     assert set(body) == {"total_runs", "counts_by_status", "total_pipelines", "cached_at"}
     assert body["cached_at"].endswith("Z")
@@ -241,16 +162,14 @@ def test_body_has_total_runs_counts_pipelines_and_cached_at_in_utc(client, tag):
 
 
 def test_without_parameters_counts_every_run_the_list_returns(client, mixed_runs):
-    assert stats_body(client, [])["counts_by_status"] == status_counts(
-        listed_runs(client, [], page_size=100)
-    )
+    assert stats_body(client, [])["counts_by_status"] == status_counts(list_pages(client, [], 100))
 
 
 # --- parameters, as in the list -----------------------------------------------------------------
 
 
 def test_status_parameter_counts_only_runs_in_those_statuses(client, mixed_runs, tag):
-    counts = stats_body(client, params(suite_filter(tag), ["RUNNING", "FAILED"]))[
+    counts = stats_body(client, query_params(suite_filter(tag), ["RUNNING", "FAILED"]))[
         "counts_by_status"
     ]
     expected = status_counts([r for r in mixed_runs if r["status"] in ("RUNNING", "FAILED")])
@@ -259,14 +178,14 @@ def test_status_parameter_counts_only_runs_in_those_statuses(client, mixed_runs,
 
 
 def test_filter_query_restricts_the_counts_like_the_list(client, mixed_runs, tag):
-    query = params(suite_filter(tag, {"value_equals": {"key": "team", "value": "b"}}))
+    query = query_params(suite_filter(tag, {"value_equals": {"key": "team", "value": "b"}}))
     counts = stats_body(client, query)["counts_by_status"]
     assert counts == status_counts([r for r in mixed_runs if r["annotations"]["team"] == "b"])
-    assert counts == status_counts(listed_runs(client, query))
+    assert counts == status_counts(list_pages(client, query, 2))
 
 
 def test_not_on_created_by_counts_runs_without_a_creator(client, mixed_runs, tag):
-    query = params(
+    query = query_params(
         suite_filter(tag, {"not": {"value_equals": {"key": CREATED_BY, "value": "alice"}}})
     )
     body = stats_body(client, query)
@@ -275,13 +194,13 @@ def test_not_on_created_by_counts_runs_without_a_creator(client, mixed_runs, tag
 
 def test_me_resolves_to_current_user_without_a_token(client, mixed_runs, tag):
     mine = suite_filter(tag, {"value_equals": {"key": CREATED_BY, "value": "me"}})
-    counts = stats_body(client, params(mine, current_user="bob"))["counts_by_status"]
+    counts = stats_body(client, query_params(mine, current_user="bob"))["counts_by_status"]
     assert counts == status_counts([r for r in mixed_runs if r["created_by"] == "bob"])
 
 
 def test_me_resolves_to_the_token_user_rather_than_current_user(client, auth, mixed_runs, tag):
     mine = suite_filter(tag, {"value_in": {"key": CREATED_BY, "values": ["me"]}})
-    body = stats_body(client, params(mine, current_user="bob"), auth("alice", "reader"))
+    body = stats_body(client, query_params(mine, current_user="bob"), auth("alice", "reader"))
     assert body["counts_by_status"] == status_counts(
         [r for r in mixed_runs if r["created_by"] == "alice"]
     )
@@ -289,8 +208,8 @@ def test_me_resolves_to_the_token_user_rather_than_current_user(client, auth, mi
 
 def test_me_for_two_users_is_never_served_from_one_entry(client, mixed_runs, tag):
     mine = suite_filter(tag, {"value_equals": {"key": CREATED_BY, "value": "me"}})
-    as_alice = get_stats(client, params(mine, current_user="alice"))
-    as_bob = get_stats(client, params(mine, current_user="bob"))
+    as_alice = get_stats(client, query_params(mine, current_user="alice"))
+    as_bob = get_stats(client, query_params(mine, current_user="bob"))
     assert [as_alice.headers["X-Cache"], as_bob.headers["X-Cache"]] == ["miss", "miss"]
     assert as_alice.json["counts_by_status"] != as_bob.json["counts_by_status"]
 
@@ -298,16 +217,19 @@ def test_me_for_two_users_is_never_served_from_one_entry(client, mixed_runs, tag
 @pytest.mark.parametrize(
     ("query", "where"),
     [
-        (params("{not json"), "filter_query"),
+        (query_params("{not json"), "filter_query"),
         (
-            params({"and": [{"value_equals": {"key": "system/nope", "value": "x"}}]}),
+            query_params({"and": [{"value_equals": {"key": "system/nope", "value": "x"}}]}),
             "filter_query",
         ),
-        (params({"and": []}), "filter_query"),
+        (query_params({"and": []}), "filter_query"),
         ([("filter", "{}")], "filter"),
         ([("page_size", "10")], "page_size"),
-        (params(statuses=["DONE"]), "status"),
-        (params({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}), "current_user"),
+        (query_params(statuses=["DONE"]), "status"),
+        (
+            query_params({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
+            "current_user",
+        ),
     ],
     ids=[
         "malformed-json",
@@ -326,7 +248,7 @@ def test_bad_parameters_are_400_with_the_error_envelope_naming_them(client, quer
 
 def test_bad_parameters_are_never_cached(client, stats_cache):
     for _ in range(2):
-        assert_error_envelope(get_stats(client, params("{not json")), 400)
+        assert_error_envelope(get_stats(client, query_params("{not json")), 400)
     assert redis_of(stats_cache).keys(f"{stats_cache.key_prefix}*") == []
 
 
@@ -334,30 +256,28 @@ def test_bad_parameters_are_never_cached(client, stats_cache):
 
 
 def test_first_request_is_a_miss_and_the_next_a_hit(client, tag):
-    query = params(suite_filter(tag))
+    query = query_params(suite_filter(tag))
     first, second = get_stats(client, query), get_stats(client, query)
     assert [first.headers["X-Cache"], second.headers["X-Cache"]] == ["miss", "hit"]
 
 
 def test_a_hit_serves_the_body_of_the_miss(client, mixed_runs, tag):
-    query = params(suite_filter(tag))
+    query = query_params(suite_filter(tag))
     first, second = get_stats(client, query), get_stats(client, query)
     assert second.get_data() == first.get_data()
 
 
 def test_a_miss_has_max_age_of_the_ttl(client, stats_cache, tag):
     ttl = stats_cache.settings.ttl_ms // 1000
-    response = get_stats(client, params(suite_filter(tag)))
+    response = get_stats(client, query_params(suite_filter(tag)))
     assert int(ttl * 0.9) <= max_age(response) <= ttl
 
 
 def test_a_hit_has_max_age_of_the_time_left_before_the_ttl(client, stats_cache, tag):
     query = suite_filter(tag)
-    get_stats(client, params(query))
-    redis_of(stats_cache).pexpire(
-        redis_key(stats_cache, query), stats_cache.settings.grace_ms + 5500
-    )
-    response = get_stats(client, params(query))
+    get_stats(client, query_params(query))
+    set_ttl_left(stats_cache, redis_key(stats_cache, query), 5500)
+    response = get_stats(client, query_params(query))
     assert (response.headers["X-Cache"], max_age(response)) == ("hit", 5)
 
 
@@ -365,14 +285,14 @@ def test_an_equivalent_filter_written_differently_is_a_hit(client, tag):
     team = {"value_in": {"values": ["b", "a"], "key": "team"}}
     first = suite_filter(tag, team)
     second = {"and": [{"and": [team]}, {"value_equals": {"value": tag, "key": SUITE}}]}
-    get_stats(client, params(first, ["FAILED", "QUEUED"]))
-    response = get_stats(client, params(second, ["QUEUED", "FAILED", "QUEUED"]))
+    get_stats(client, query_params(first, ["FAILED", "QUEUED"]))
+    response = get_stats(client, query_params(second, ["QUEUED", "FAILED", "QUEUED"]))
     assert response.headers["X-Cache"] == "hit"
 
 
 def test_status_change_after_a_cached_result_is_not_visible_while_it_is_cached(client, admin, tag):
     run = create_run(client, admin, status="RUNNING", annotations={SUITE: tag})
-    query = params(suite_filter(tag))
+    query = query_params(suite_filter(tag))
     stats_body(client, query)
     change_status(client, admin, run["id"], "SUCCEEDED")
     response = get_stats(client, query)
@@ -383,23 +303,20 @@ def test_status_change_after_a_cached_result_is_not_visible_while_it_is_cached(c
 
 def test_status_change_after_a_cached_result_is_visible_with_another_filter(client, admin, tag):
     run = create_run(client, admin, status="RUNNING", annotations={SUITE: tag})
-    stats_body(client, params(suite_filter(tag)))
+    stats_body(client, query_params(suite_filter(tag)))
     change_status(client, admin, run["id"], "SUCCEEDED")
     other = suite_filter(tag, {"key_exists": {"key": SUITE}})
-    counts = stats_body(client, params(other))["counts_by_status"]
+    counts = stats_body(client, query_params(other))["counts_by_status"]
     assert (counts["RUNNING"], counts["SUCCEEDED"]) == (0, 1)
 
 
 def test_status_change_is_visible_once_the_ttl_has_passed(client, admin, stats_cache, tag):
     run = create_run(client, admin, status="RUNNING", annotations={SUITE: tag})
     query = suite_filter(tag)
-    stats_body(client, params(query))
+    stats_body(client, query_params(query))
     change_status(client, admin, run["id"], "SUCCEEDED")
-    # Past the TTL, within the grace: Redis' PTTL is what the cache reads as the clock.
-    redis_of(stats_cache).pexpire(
-        redis_key(stats_cache, query), stats_cache.settings.grace_ms - 1000
-    )
-    response = get_stats(client, params(query))
+    set_ttl_left(stats_cache, redis_key(stats_cache, query), -1000)
+    response = get_stats(client, query_params(query))
     assert response.headers["X-Cache"] == "miss"
     assert (
         response.json["counts_by_status"]["RUNNING"],
@@ -411,15 +328,11 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale_with_m
     client, stats_cache, tag
 ):
     query = suite_filter(tag)
-    first = get_stats(client, params(query))
+    first = get_stats(client, query_params(query))
     key = redis_key(stats_cache, query)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
-    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
-    assert lease.acquire()
-    try:
-        response = get_stats(client, params(query))
-    finally:
-        lease.release()
+    set_ttl_left(stats_cache, key, -1000)
+    with lease_held(stats_cache, key):
+        response = get_stats(client, query_params(query))
     assert (response.headers["X-Cache"], max_age(response)) == ("stale", 0)
     assert response.get_data() == first.get_data()
 
@@ -429,14 +342,8 @@ def test_no_result_within_the_wait_budget_is_503_with_retry_after(
 ):
     query = suite_filter(tag)
     monkeypatch.setattr(stats_cache, "settings", replace(stats_cache.settings, wait_ms=300))
-    lease = redis_of(stats_cache).lock(
-        f"{redis_key(stats_cache, query)}:lease", timeout=30, blocking=False
-    )
-    assert lease.acquire()
-    try:
-        response = get_stats(client, params(query))
-    finally:
-        lease.release()
+    with lease_held(stats_cache, redis_key(stats_cache, query)):
+        response = get_stats(client, query_params(query))
     assert_error_envelope(response, 503)
     assert int(response.headers["Retry-After"]) >= 1
 
@@ -447,7 +354,7 @@ def test_redis_unusable_still_answers_200_bypass_with_max_age_0(
     for _ in range(stats_cache.settings.breaker_threshold):
         stats_cache.shared.breaker.failure()
     try:
-        response = get_stats(client, params(suite_filter(tag)))
+        response = get_stats(client, query_params(suite_filter(tag)))
     finally:
         stats_cache.shared.breaker.success()
     assert response.status_code == 200
@@ -522,18 +429,6 @@ leaves = st.one_of(
 )
 
 
-def _predicates(depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    if depth == 0:
-        return leaves
-    inner = _predicates(depth - 1)
-    return st.one_of(
-        leaves,
-        st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda item: {"not": item}, inner),
-    )
-
-
 @dataclass(frozen=True)
 class Query:
     filter_query: dict[str, Any] | None
@@ -544,12 +439,7 @@ class Query:
 
 queries = st.builds(
     Query,
-    filter_query=st.none()
-    | st.builds(
-        lambda kind, items: {kind: items},
-        st.sampled_from(("and", "or")),
-        st.lists(_predicates(2), min_size=1, max_size=2),
-    ),
+    filter_query=st.none() | filter_roots(nested_predicates(leaves, 2), max_size=2),
     statuses=st.just(())
     | st.just(())
     | st.lists(st.sampled_from(STATUSES), min_size=1, max_size=4).map(tuple),
@@ -579,9 +469,7 @@ def _create(client: FlaskClient, admin: Mapping[str, str], spec: RunSpec) -> str
         annotations={} if spec.team is None else {"team": spec.team},
     )
     for move in spec.moves:
-        url = f"{LIST_URL}{run['id']}/" + ("cancel" if move == "cancel" else "transitions")
-        body = None if move == "cancel" else {"status": move}
-        response = client.post(url, json=body, headers=dict(admin))
+        response = post_status(client, admin, run["id"], move)
         assert response.status_code in (200, 409), response.get_data(as_text=True)
     return str(run["id"])
 
@@ -599,17 +487,17 @@ def test_stats_count_per_status_exactly_the_runs_the_list_returns(
     with savepoint():
         stats_caches.install()
         ids = [_create(client, admin, spec) for spec in specs]
-        runs = [client.get(f"{LIST_URL}{run_id}").json for run_id in ids]
+        runs = [client.get(f"{RUNS}{run_id}").json for run_id in ids]
         for query in query_list:
             filter_query = _resolve_bounds(query.filter_query, runs)
-            request = params(filter_query, query.statuses, query.current_user)
+            request = query_params(filter_query, query.statuses, current_user=query.current_user)
             headers = readers.get(query.token_user or "", {})
             response = get_stats(client, request, headers)
-            listing = client.get(f"{LIST_URL}?{urlencode(request)}", headers=headers)
+            listing = get_list(client, request, headers)
             if listing.status_code == 400:
                 assert_error_envelope(response, 400)
                 continue
             assert response.status_code == 200, response.get_data(as_text=True)
-            rows = listed_runs(client, request, headers, page_size=4)
+            rows = list_pages(client, request, 4, headers)
             assert response.json["counts_by_status"] == status_counts(rows), filter_query
             assert response.json["total_runs"] == len(rows)

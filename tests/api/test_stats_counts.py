@@ -27,7 +27,9 @@ from runstats_app.stats.counts.reader import count_buckets, count_statuses
 from runstats_app.stats.history import resolve_range
 from runstats_app.stats.scan import count_by_bucket, count_by_status
 
-from ..run_api import PROPERTY_SETTINGS, create_run
+from ..support.api import PROPERTY_SETTINGS, create_run
+from ..support.contract import CREATED_BY, NAME, STATUS_UPDATED_AT
+from ..support.stats import STATS
 
 NAMES = ("etl-a", "train-b", "Train-c")
 CREATORS = (None, "alice", "bob")
@@ -193,17 +195,17 @@ def test_counts_equal_the_group_by_after_any_writes(
 
 def _stats(client: Any, filter_query: dict[str, Any] | None = None) -> Any:
     params = {"filter_query": json.dumps(filter_query)} if filter_query else {}
-    return client.get("/api/pipeline_runs/stats", query_string=params)
+    return client.get(STATS, query_string=params)
 
 
 @pytest.mark.parametrize(
     "filter_query",
     [
         None,
-        {"and": [{"value_equals": {"key": "system/pipeline_run.created_by", "value": "bob"}}]},
+        {"and": [{"value_equals": {"key": CREATED_BY, "value": "bob"}}]},
         {
             "and": [
-                {"value_contains": {"key": "system/pipeline_run.name", "value_substring": "x"}},
+                {"value_contains": {"key": NAME, "value_substring": "x"}},
                 {"key_exists": {"key": "team"}},
             ]
         },
@@ -225,7 +227,7 @@ def test_answerable_filters_say_they_came_from_the_counts(pg, client, filter_que
             "and": [
                 {
                     "time_range": {
-                        "key": "system/pipeline_run.date.status_updated_at",
+                        "key": STATUS_UPDATED_AT,
                         "start_time": "2026-01-01T00:00:00Z",
                     }
                 }

@@ -8,7 +8,6 @@ server sets it at creation). Each test has a stats cache of its own.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,32 +23,23 @@ from runstats_app.models import PipelineRun
 from runstats_app.stats.canonical import history_cache_key
 from runstats_app.stats.history import MAX_BUCKETS
 
-from ..run_api import FreshSessionClient, assert_error_envelope, change_status, create_run
-from .test_stats import STATUSES, SUITE, max_age, params, redis_of, suite_filter
+from ..support.api import change_status, create_run, query_params
+from ..support.contract import CREATED_AT, CREATED_BY, STATUSES
+from ..support.errors import assert_error_envelope
+from ..support.stats import (
+    SUITE,
+    get_stats,
+    lease_held,
+    max_age,
+    redis_of,
+    set_ttl_left,
+    suite_filter,
+)
 
 HISTORY_URL = "/api/pipeline_runs/stats/history"
-STATS_URL = "/api/pipeline_runs/stats"
-CREATED_AT = "system/pipeline_run.date.created_at"
-ADMIN = ("root", "admin")
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 MARCH_10 = datetime(2025, 3, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def client(app, client):
-    """conftest's client (its connection and cache fixtures included), one session per request."""
-    return FreshSessionClient(app, app.response_class)
-
-
-@pytest.fixture
-def tag() -> str:
-    return uuid.uuid4().hex
-
-
-@pytest.fixture
-def admin(auth) -> dict[str, str]:
-    return auth(*ADMIN)
 
 
 def rfc3339(moment: datetime) -> str:
@@ -65,7 +55,7 @@ def history_params(
     end: datetime | str | None = None,
     current_user: str | None = None,
 ) -> list[tuple[str, str]]:
-    query = params(filter_query, statuses, current_user)
+    query = query_params(filter_query, statuses, current_user=current_user)
     if bucket is not None:
         query.append(("bucket", bucket))
     for name, value in (("start_time", start), ("end_time", end)):
@@ -259,7 +249,7 @@ def test_bucket_counts_add_up_to_the_stats_for_the_same_filter_and_range(
         tagged_run_at(
             client, connection, admin, tag, MARCH_10 + day * DAY, status, created_by=creator
         )
-    mine = {"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}
+    mine = {"value_equals": {"key": CREATED_BY, "value": "me"}}
     query = suite_filter(tag, mine)
     body = history_body(
         client,
@@ -274,8 +264,8 @@ def test_bucket_counts_add_up_to_the_stats_for_the_same_filter_and_range(
             "end_time": "2025-03-15T00:00:00Z",
         }
     }
-    stats = client.get(
-        f"{STATS_URL}?{urlencode(params(suite_filter(tag, mine, window), current_user='alice'))}"
+    stats = get_stats(
+        client, query_params(suite_filter(tag, mine, window), current_user="alice")
     ).json
     summed = {
         status: sum(b["counts_by_status"][status] for b in body["buckets"]) for status in STATUSES
@@ -353,15 +343,9 @@ def test_naive_timestamps_are_400(client, name):
         ([("bucket", "day"), ("bucket", "hour")], "bucket"),
         ([("start_time", "yesterday")], "start_time"),
         ([("page_size", "10")], "page_size"),
-        (params(statuses=["DONE"]), "status"),
+        (query_params(statuses=["DONE"]), "status"),
         (
-            params(
-                {
-                    "and": [
-                        {"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}
-                    ]
-                }
-            ),
+            query_params({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
             "current_user",
         ),
         ([("end_time", "0001-01-01T00:00:00Z")], "start_time"),
@@ -411,7 +395,7 @@ def test_a_hit_has_max_age_of_the_time_left_before_the_ttl(client, stats_cache, 
     query, end = suite_filter(tag), MARCH_10 + DAY
     get_history(client, history_params(query, start=MARCH_10, end=end))
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms + 5500)
+    set_ttl_left(stats_cache, key, 5500)
     response = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert (response.headers["X-Cache"], max_age(response)) == ("hit", 5)
 
@@ -449,16 +433,14 @@ def test_another_bucket_or_range_is_another_entry(client, tag):
 
 
 def test_history_and_stats_do_not_share_entries(client, tag):
-    query = params(suite_filter(tag))
-    assert client.get(f"{STATS_URL}?{urlencode(query)}").headers["X-Cache"] == "miss"
+    query = query_params(suite_filter(tag))
+    assert get_stats(client, query).headers["X-Cache"] == "miss"
     assert get_history(client, query).headers["X-Cache"] == "miss"
 
 
 def test_me_for_two_users_is_never_served_from_one_entry(client, connection, admin, tag):
     tagged_run_at(client, connection, admin, tag, MARCH_10, created_by="alice")
-    mine = suite_filter(
-        tag, {"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}
-    )
+    mine = suite_filter(tag, {"value_equals": {"key": CREATED_BY, "value": "me"}})
     as_alice = get_history(
         client, history_params(mine, start=MARCH_10, end=MARCH_10 + DAY, current_user="alice")
     )
@@ -485,8 +467,7 @@ def test_a_change_is_not_visible_while_cached_and_visible_after_the_ttl(
     cached = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert cached.headers["X-Cache"] == "hit"
     assert cached.json["buckets"][0]["counts_by_status"]["RUNNING"] == 1
-    key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
+    set_ttl_left(stats_cache, redis_key(stats_cache, query, "day", MARCH_10, end), -1000)
     fresh = get_history(client, history_params(query, start=MARCH_10, end=end))
     assert fresh.headers["X-Cache"] == "miss"
     assert fresh.json["buckets"][0]["counts_by_status"]["SUCCEEDED"] == 1
@@ -498,13 +479,9 @@ def test_past_the_ttl_while_another_worker_recomputes_the_answer_is_stale(
     query, end = suite_filter(tag), MARCH_10 + DAY
     first = get_history(client, history_params(query, start=MARCH_10, end=end))
     key = redis_key(stats_cache, query, "day", MARCH_10, end)
-    redis_of(stats_cache).pexpire(key, stats_cache.settings.grace_ms - 1000)
-    lease = redis_of(stats_cache).lock(f"{key}:lease", timeout=30, blocking=False)
-    assert lease.acquire()
-    try:
+    set_ttl_left(stats_cache, key, -1000)
+    with lease_held(stats_cache, key):
         response = get_history(client, history_params(query, start=MARCH_10, end=end))
-    finally:
-        lease.release()
     assert (response.headers["X-Cache"], max_age(response)) == ("stale", 0)
     assert response.get_data() == first.get_data()
 

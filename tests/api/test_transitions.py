@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -10,9 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from ..contract import STATUSES, TERMINAL
+from ..support.api import RUNS, UNKNOWN_RUN, Auth, create_run, post_status
+from ..support.contract import STATUSES, TERMINAL
+from ..support.errors import assert_error_envelope
 
-RUNS = "/api/pipeline_runs/"
 # The contract's table, written out here so that the app's copy is what gets tested.
 ALLOWED: dict[str, set[str]] = {
     "QUEUED": {"PENDING", "RUNNING", "CANCELLING", "CANCELLED", "SKIPPED", "SYSTEM_ERROR"},
@@ -36,8 +36,6 @@ ROUTES: dict[str, tuple[str, list[str]]] = {
 }
 HISTORY_FIELDS = {"from_status", "to_status", "at", "seconds_in_previous_status"}
 
-Auth = Callable[..., dict[str, str]]
-
 
 def pair_id(pair: tuple[str, str]) -> str:
     return f"{pair[0]}->{pair[1]}"
@@ -56,12 +54,7 @@ class Runs:
         self.headers = headers
 
     def create(self, status: str = "QUEUED", **body: Any) -> dict[str, Any]:
-        response = self.client.post(
-            RUNS, json={"name": "train", "status": status, **body}, headers=self.headers
-        )
-        assert response.status_code == 201, response.get_json()
-        run: dict[str, Any] = response.get_json()
-        return run
+        return create_run(self.client, self.headers, status=status, **body)
 
     def in_status(self, status: str, **body: Any) -> dict[str, Any]:
         initial, steps = ROUTES[status]
@@ -72,12 +65,10 @@ class Runs:
         return run
 
     def transition(self, run_id: str, status: str, **body: Any) -> TestResponse:
-        return self.client.post(
-            f"{RUNS}{run_id}/transitions", json={"status": status, **body}, headers=self.headers
-        )
+        return post_status(self.client, self.headers, run_id, status, **body)
 
     def cancel(self, run_id: str) -> TestResponse:
-        return self.client.post(f"{RUNS}{run_id}/cancel", headers=self.headers)
+        return post_status(self.client, self.headers, run_id, "cancel")
 
     def get(self, run_id: str) -> dict[str, Any]:
         response = self.client.get(f"{RUNS}{run_id}")
@@ -103,11 +94,7 @@ def runs(client: FlaskClient, auth: Auth) -> Runs:
 
 
 def assert_conflict(response: TestResponse, current_status: str) -> None:
-    assert response.status_code == 409, response.get_json()
-    body = response.get_json()
-    assert set(body) <= {"code", "status", "message", "errors"}
-    assert (body["code"], body["status"]) == (409, "Conflict")
-    assert isinstance(body["message"], str) and body["message"]
+    body = assert_error_envelope(response, 409)
     assert body["errors"]["current_status"] == current_status
 
 
@@ -164,7 +151,7 @@ def test_terminal_run_rejects_a_transition_even_with_matching_expected_status(
 
 
 def test_transition_of_unknown_run_is_404(runs: Runs) -> None:
-    response = runs.transition("0000000000000000000000nope", "RUNNING")
+    response = runs.transition(UNKNOWN_RUN, "RUNNING")
     assert response.status_code == 404
     assert response.get_json()["code"] == 404
 
@@ -329,7 +316,7 @@ def test_cancel_of_a_terminal_run_is_409(runs: Runs, status: str) -> None:
 
 
 def test_cancel_of_unknown_run_is_404(runs: Runs) -> None:
-    response = runs.cancel("0000000000000000000000nope")
+    response = runs.cancel(UNKNOWN_RUN)
     assert response.status_code == 404
     assert response.get_json()["code"] == 404
 
@@ -377,11 +364,7 @@ def test_seconds_in_previous_status_is_the_time_since_the_previous_change(runs: 
 
 
 def test_history_of_unknown_run_is_404(client: FlaskClient) -> None:
-    response = client.get(f"{RUNS}0000000000000000000000nope/history")
-    assert response.status_code == 404
-    body = response.get_json()
-    assert (body["code"], body["status"]) == (404, "Not Found")
-    assert body["message"]
+    assert_error_envelope(client.get(f"{RUNS}{UNKNOWN_RUN}/history"), 404)
 
 
 # --- annotation changes are not status changes ------------------------------------------

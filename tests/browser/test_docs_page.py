@@ -13,7 +13,7 @@ import requests
 
 from runstats_app.security import HTML_CONTENT_SECURITY_POLICY
 
-from .conftest import LiveSite, screenshot
+from ..support.browser import LiveSite, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -24,13 +24,12 @@ try:
 except ImportError:  # the `browser` fixture skips, or fails in CI, saying why
     expect = None
 
-from .conftest import STATS_TTL_SECONDS, LiveSite, publish_docs_screenshot, screenshot
-from .homepage import PLACEHOLDER, open_home, open_run
+from ..support.browser import STATS_TTL_SECONDS, LiveSite, publish_docs_screenshot, screenshot
+from ..support.contract import CREATED_AT, CREATED_BY, NAME
+from ..support.homepage import PLACEHOLDER, open_home, open_run
 
 pytestmark = pytest.mark.browser
 
-NAME = "system/pipeline_run.name"
-CREATED_BY = "system/pipeline_run.created_by"
 CARDS = {
     "active": ("RUNNING", "PENDING", "QUEUED"),
     "succeeded": ("SUCCEEDED",),
@@ -200,7 +199,7 @@ def test_a_shared_url_restores_the_filters(page, live_site):
             {"value_contains": {"key": NAME, "value_substring": "etl"}},
             {
                 "time_range": {
-                    "key": "system/pipeline_run.date.created_at",
+                    "key": CREATED_AT,
                     "start_time": f"{start}T00:00:00Z",
                     "end_time": f"{end}T00:00:00Z",
                 }

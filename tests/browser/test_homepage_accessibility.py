@@ -27,8 +27,8 @@ try:
 except ImportError:  # the `browser` fixture skips, or fails in CI, saying why
     AXE_SCRIPT = expect = None
 
-from .conftest import LiveSite
-from .homepage import open_home, open_run
+from ..support.browser import LiveSite
+from ..support.homepage import open_home, open_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("badge_runs")]
 

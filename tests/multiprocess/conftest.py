@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
-from ..conftest import BACKENDS, PG_URL
-from ..servers import GunicornServer, create_token, flask_command, fresh_database
-
-
-@dataclass
-class LiveService:
-    url: str
-    env: dict[str, str]
-    server: GunicornServer
-    tokens: dict[str, str] = field(default_factory=dict)
-
-    def headers(self, user: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[user]}"}
+from ..support.app import BACKENDS, PG_URL
+from ..support.databases import fresh_database
+from ..support.servers import GunicornServer, LiveApp, create_token, flask_command
 
 
 @pytest.fixture(scope="package", params=BACKENDS)
 def live_service(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveService]:
+) -> Iterator[LiveApp]:
     tmp_path = tmp_path_factory.mktemp("live")
     with fresh_database(request.param, tmp_path, PG_URL) as url:
         env = {
@@ -39,4 +28,4 @@ def live_service(
             "root": create_token(env, "root", "admin"),
         }
         with GunicornServer(env, workers=4, log_path=tmp_path / "gunicorn.log") as server:
-            yield LiveService(server.url, env, server, tokens)
+            yield LiveApp(server.url, env, tokens)

@@ -16,9 +16,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from ..servers import flask_command
-from .conftest import LiveService
-from .probes import wait_for
+from ..support.probes import wait_for
+from ..support.servers import LiveApp, flask_command
 
 WRITERS = 8
 RUNS = 12
@@ -26,24 +25,13 @@ STEPS = 40
 
 
 @pytest.fixture
-def pg_service(live_service: LiveService) -> LiveService:
+def pg_service(live_service: LiveApp) -> LiveApp:
     if not live_service.env["RUNSTATS_DATABASE_URL"].startswith("postgresql"):
         pytest.skip("the counts are maintained on PostgreSQL only")
     return live_service
 
 
-def _create(service: LiveService) -> str:
-    created = requests.post(
-        f"{service.url}/api/pipeline_runs/",
-        json={"name": "hot-pipeline", "max_attempts": 3, "annotations": {"team": "hot"}},
-        headers=service.headers("alice"),
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
-    return str(created.json()["id"])
-
-
-def _writer(service: LiveService, ids: list[str], seed: int) -> int:
+def _writer(service: LiveApp, ids: list[str], seed: int) -> int:
     rng = random.Random(seed)
     answered = 0
     with requests.Session() as session:
@@ -66,7 +54,12 @@ def _writer(service: LiveService, ids: list[str], seed: int) -> int:
 
 
 def test_concurrent_writers_on_the_hottest_counters_leave_exact_counts(pg_service):
-    ids = [_create(pg_service) for _ in range(RUNS)]
+    ids = [
+        pg_service.create_run(
+            "alice", name="hot-pipeline", max_attempts=3, annotations={"team": "hot"}
+        )["id"]
+        for _ in range(RUNS)
+    ]
     with ThreadPoolExecutor(WRITERS) as pool:
         answered = sum(pool.map(lambda seed: _writer(pg_service, ids, seed), range(WRITERS)))
     assert answered == WRITERS * STEPS
@@ -81,7 +74,7 @@ def test_concurrent_writers_on_the_hottest_counters_leave_exact_counts(pg_servic
     assert stats.status_code == 200 and stats.headers["X-Stats-Source"] == "counts"
 
 
-def _unfolded(service: LiveService) -> int:
+def _unfolded(service: LiveApp) -> int:
     engine = create_engine(service.env["RUNSTATS_DATABASE_URL"])
     try:
         with engine.connect() as connection:

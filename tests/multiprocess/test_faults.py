@@ -14,7 +14,7 @@ or two; the clients pause meanwhile (the lock would queue their lists and
 transitions on every worker too) and resume while the lease's waiters wait.
 
 The cluster (with durable commits), Redis and the proxy in front of Redis
-belong to the test (tests/services.py). Everything is bounded in time; it
+belong to the test (tests/support/services.py). Everything is bounded in time; it
 takes about a minute.
 """
 
@@ -40,9 +40,16 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.statuses import ALLOWED_TRANSITIONS, STATUS_NAMES, RunStatus, is_terminal
 
-from ..servers import GunicornServer, StatsCacheTimings, create_token, flask_command
-from ..services import RedisServer, TcpProxy, TemporaryPostgres
-from .probes import aggregate_client_ports, pid_connected_from, runs_table_locked, wait_for
+from ..support.contract import NAME
+from ..support.probes import (
+    aggregate_client_ports,
+    pid_connected_from,
+    runs_table_locked,
+    wait_for,
+)
+from ..support.servers import GunicornServer, StatsCacheTimings, create_token
+from ..support.services import RedisServer, TcpProxy, TemporaryPostgres
+from ..support.stacks import private_backends
 
 pytestmark = pytest.mark.multiprocess
 
@@ -58,7 +65,7 @@ RUNS_PER_WRITER = 4
 RECOVERY_SLACK_SECONDS = 5.0
 READ_FILTERS = [
     None,
-    {"and": [{"value_contains": {"key": "system/pipeline_run.name", "value_substring": "train"}}]},
+    {"and": [{"value_contains": {"key": NAME, "value_substring": "train"}}]},
     {"and": [{"value_equals": {"key": "team", "value": "ml"}}]},
     {"or": [{"key_exists": {"key": "env"}}, {"not": {"key_exists": {"key": "team"}}}]},
 ]
@@ -147,33 +154,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("faults")
     # Durable commits: the restart below is an immediate stop, and an acknowledged
     # transition must survive it.
-    postgres = TemporaryPostgres(durable=True).start()
-    redis_server = RedisServer().start()
-    proxy = TcpProxy(redis_server.port).start()
-    server: GunicornServer | None = None
-    db: Engine | None = None
-    try:
-        url = postgres.create_database()
-        env = {
-            "RUNSTATS_DATABASE_URL": url,
-            "RUNSTATS_REDIS_URL": proxy.url,
-            "RUNSTATS_SECRET_KEY": "faults",
-            **TIMINGS.env(),
-        }
-        flask_command(env, "db", "upgrade")
-        flask_command(env, "demo-data", "--runs", "2000", "--seed", "11")
-        token = create_token(env, "alice", "writer")
-        db = create_engine(url, pool_pre_ping=True)
-        server = GunicornServer(env, workers=WORKERS, log_path=logs / "gunicorn.log").start()
-        yield Stack(postgres, redis_server, proxy, server, db, token)
-    finally:
-        if server is not None:
-            server.stop()
-        if db is not None:
+    with private_backends("faults", TIMINGS, demo_runs=2000, seed=11, durable=True) as backends:
+        token = create_token(backends.env, "alice", "writer")
+        db = create_engine(backends.database_url, pool_pre_ping=True)
+        try:
+            with GunicornServer(
+                backends.env, workers=WORKERS, log_path=logs / "gunicorn.log"
+            ) as server:
+                yield Stack(
+                    backends.postgres, backends.redis_server, backends.proxy, server, db, token
+                )
+        finally:
             db.dispose()
-        proxy.stop()
-        redis_server.stop()
-        postgres.destroy()
 
 
 def _call(kind: str, method: str, url: str, **kwargs: Any) -> Answer:
@@ -322,7 +314,7 @@ def _kill_the_lease_holder(stack: Stack, gate: Gate) -> tuple[list[Answer], int]
             "and": [
                 {
                     "value_contains": {
-                        "key": "system/pipeline_run.name",
+                        "key": NAME,
                         "value_substring": uuid.uuid4().hex[:6],
                     }
                 }

@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from .conftest import LiveService
+from ..support.servers import LiveApp
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -21,26 +21,17 @@ def _sample(text: str, name: str, **labels: str) -> float:
     return total
 
 
-def _metrics(service: LiveService) -> str:
+def _metrics(service: LiveApp) -> str:
     response = requests.get(f"{service.url}/metrics", timeout=10)
     assert response.status_code == 200
     return response.text
 
 
 def test_transition_histogram_counts_every_transition_made_through_any_worker(
-    live_service: LiveService,
+    live_service: LiveApp,
 ) -> None:
     before = _metrics(live_service)
-    runs = []
-    with requests.Session() as http:
-        for _ in range(12):
-            created = http.post(
-                f"{live_service.url}/api/pipeline_runs/",
-                json={"name": "metrics"},
-                headers=live_service.headers("alice"),
-                timeout=10,
-            )
-            runs.append(created.json()["id"])
+    runs = [live_service.create_run("alice", name="metrics")["id"] for _ in range(12)]
     for run_id in runs:
         for target in ("RUNNING", "SUCCEEDED"):
             with requests.Session() as http:
@@ -58,7 +49,7 @@ def test_transition_histogram_counts_every_transition_made_through_any_worker(
         assert _sample(after, name, **labels) - _sample(before, name, **labels) == len(runs)
 
 
-def test_stats_cache_counters_add_up_across_workers(live_service: LiveService) -> None:
+def test_stats_cache_counters_add_up_across_workers(live_service: LiveApp) -> None:
     before = _metrics(live_service)
     requests_made = 40
     for index in range(requests_made):

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ..servers import GunicornServer, flask_command
-from ..services import TemporaryPostgres
+from ..support.servers import GunicornServer, flask_command
+from ..support.services import TemporaryPostgres
 
 pytestmark = pytest.mark.multiprocess
 

@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -26,18 +25,20 @@ from runstats_app.filters.schema import MAX_FILTER_BYTES
 from runstats_app.request_limits import MAX_HEADER_LINE, MAX_REQUEST_LINE
 from runstats_app.security import JSON_HEADERS
 
-from ..conftest import BACKENDS
-from ..contract import STATUSES
-from ..filter_cases import dumps
-from ..run_api import assert_error_body, header_with_line, list_url_with_request_line
-from ..servers import GunicornServer, create_token, flask_command, fresh_database
-from ..services import TemporaryPostgres
-from .probes import DatabaseProbe, StatementCount, TablesAway
+from ..support.api import RUNS, header_with_line, list_url_with_request_line
+from ..support.app import BACKENDS
+from ..support.contract import STATUSES
+from ..support.databases import fresh_database
+from ..support.errors import assert_error_body
+from ..support.filter_cases import dumps
+from ..support.filter_oracle import newest_first
+from ..support.probes import DatabaseProbe, StatementCount, TablesAway
+from ..support.servers import GunicornServer, LiveApp, create_token, flask_command
+from ..support.services import TemporaryPostgres
+from ..support.stats import STATS
 
 pytestmark = pytest.mark.multiprocess
 
-RUNS = "/api/pipeline_runs/"
-STATS = "/api/pipeline_runs/stats"
 KEY = "probe/€&=?"
 MATCH = "wanted«€»"
 PLAIN = dumps({"and": [{"value_equals": {"key": KEY, "value": MATCH}}]})
@@ -81,7 +82,6 @@ def request_line(url: str, params: dict[str, str]) -> int:
 @dataclass
 class Stack:
     url: str
-    writer: dict[str, str]
     probe: DatabaseProbe
     matching: list[dict[str, Any]]
 
@@ -89,32 +89,18 @@ class Stack:
         return requests.get(f"{self.url}{path}", timeout=30, **kwargs)
 
 
-def _create(url: str, writer: dict[str, str], name: str, **body: Any) -> dict[str, Any]:
-    created = requests.post(
-        f"{url}{RUNS}", json={"name": name, **body}, headers=writer, timeout=10
-    )
-    assert created.status_code == 201, created.text
-    run: dict[str, Any] = created.json()
-    return run
-
-
-def _seed(url: str, writer: dict[str, str]) -> list[dict[str, Any]]:
+def _seed(live: LiveApp) -> list[dict[str, Any]]:
     """Runs the filters match, in several statuses, among runs they do not."""
     matching = []
     for index, status in enumerate(["QUEUED", "PENDING", "RUNNING", "RUNNING", "QUEUED"]):
         name = "train" if index % 2 else "eval"
-        matching.append(_create(url, writer, name, status=status, annotations={KEY: MATCH}))
-        _create(url, writer, name, status=status, annotations={KEY: "unwanted"})
-        _create(url, writer, name, status=status)
-    for run, target in ((matching[2], "SUCCEEDED"), (matching[3], "FAILED")):
-        changed = requests.post(
-            f"{url}{RUNS}{run['id']}/transitions",
-            json={"status": target},
-            headers=writer,
-            timeout=10,
+        matching.append(
+            live.create_run("alice", name=name, status=status, annotations={KEY: MATCH})
         )
-        assert changed.status_code == 200, changed.text
-        run.update(changed.json())
+        live.create_run("alice", name=name, status=status, annotations={KEY: "unwanted"})
+        live.create_run("alice", name=name, status=status)
+    for run, target in ((matching[2], "SUCCEEDED"), (matching[3], "FAILED")):
+        run.update(live.change_status("alice", run["id"], target))
     return matching
 
 
@@ -137,18 +123,11 @@ def stack(
             probe = TablesAway(url)
         env = {"RUNSTATS_DATABASE_URL": url, "RUNSTATS_SECRET_KEY": "request-size"}
         flask_command(env, "db", "upgrade")
-        writer = {"Authorization": f"Bearer {create_token(env, 'alice', 'writer')}"}
+        tokens = {"alice": create_token(env, "alice", "writer")}
         server = resources.enter_context(
             GunicornServer(env, workers=2, log_path=tmp_path / "gunicorn.log")
         )
-        yield Stack(server.url, writer, probe, _seed(server.url, writer))
-
-
-def _newest_first(runs: list[dict[str, Any]]) -> list[str]:
-    def key(run: dict[str, Any]) -> tuple[datetime, str]:
-        return datetime.fromisoformat(run["created_at"].replace("Z", "+00:00")), run["id"]
-
-    return [run["id"] for run in sorted(runs, key=key, reverse=True)]
+        yield Stack(server.url, probe, _seed(LiveApp(server.url, env, tokens)))
 
 
 def _walk(stack: Stack, filter_query: str, page_size: int) -> list[str]:
@@ -178,7 +157,7 @@ def test_a_long_filter_nearly_triples_in_the_request_line(size: int) -> None:
 def test_a_long_filter_lists_what_the_plain_filter_lists(stack: Stack, size: int) -> None:
     page_size = 2
     listed = _walk(stack, long_filter(size), page_size)
-    assert listed == _walk(stack, PLAIN, page_size) == _newest_first(stack.matching)
+    assert listed == _walk(stack, PLAIN, page_size) == newest_first(stack.matching)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -24,9 +24,12 @@ from sqlalchemy import Engine, create_engine
 
 from runstats_app.stats.admission import SLOTS_KEY
 
-from ..servers import GunicornServer, StatsCacheTimings, create_token, flask_command
-from ..services import RedisServer, TcpProxy, TemporaryPostgres
-from .probes import Sampler, pid_connected_from, running_scans, wait_for
+from ..support.api import RUNS
+from ..support.probes import Sampler, pid_connected_from, running_scans, wait_for
+from ..support.servers import GunicornServer, StatsCacheTimings, create_token
+from ..support.services import TcpProxy
+from ..support.stacks import private_backends
+from ..support.stats import STATS
 
 pytestmark = pytest.mark.multiprocess
 
@@ -37,8 +40,6 @@ WORKERS = 4
 PER_PROCESS = 1
 TOTAL = 2
 SCAN_SECONDS = 1.5
-STATS = "/api/pipeline_runs/stats"
-RUNS = "/api/pipeline_runs/"
 
 
 @dataclass
@@ -69,38 +70,29 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = tmp_path_factory.mktemp("admission")
-    postgres = TemporaryPostgres().start()
-    redis_server = RedisServer().start()
-    proxy = TcpProxy(redis_server.port).start()
-    url = postgres.create_database()
-    env = {
-        "RUNSTATS_DATABASE_URL": url,
-        "RUNSTATS_REDIS_URL": proxy.url,
-        "RUNSTATS_SECRET_KEY": "admission-stack",
+    scans = {
         "RUNSTATS_STATS_SCANS_PER_PROCESS": str(PER_PROCESS),
         "RUNSTATS_STATS_SCANS_TOTAL": str(TOTAL),
         "RUNSTATS_TEST_SCAN_SLEEP_MS": str(int(SCAN_SECONDS * 1000)),
-        **TIMINGS.env(),
     }
-    flask_command(env, "db", "upgrade")
-    flask_command(env, "demo-data", "--runs", "2000", "--seed", "11")
-    token = create_token(env, "writer-1", "writer")
-    server = GunicornServer(env, workers=WORKERS, log_path=logs / "gunicorn.log").start()
-    db = create_engine(url)
-    try:
-        yield Stack(
-            server,
-            db,
-            redis.Redis(port=redis_server.port),
-            proxy,
-            {"Authorization": f"Bearer {token}"},
-        )
-    finally:
-        server.stop()
-        db.dispose()
-        proxy.stop()
-        redis_server.stop()
-        postgres.destroy()
+    with private_backends(
+        "admission-stack", TIMINGS, demo_runs=2000, seed=11, more_env=scans
+    ) as backends:
+        token = create_token(backends.env, "writer-1", "writer")
+        with GunicornServer(
+            backends.env, workers=WORKERS, log_path=logs / "gunicorn.log"
+        ) as server:
+            db = create_engine(backends.database_url)
+            try:
+                yield Stack(
+                    server,
+                    db,
+                    redis.Redis(port=backends.redis_server.port),
+                    backends.proxy,
+                    {"Authorization": f"Bearer {token}"},
+                )
+            finally:
+                db.dispose()
 
 
 @dataclass(frozen=True)

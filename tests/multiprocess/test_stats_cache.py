@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import statistics
 import time
@@ -26,15 +27,17 @@ from sqlalchemy import Engine, create_engine, text
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
-from ..servers import GunicornServer, StatsCacheTimings, flask_command
-from ..services import RedisServer, TcpProxy, TemporaryPostgres
-from .probes import (
+from ..support.contract import NAME
+from ..support.probes import (
     AGGREGATE,
     aggregate_client_ports,
     pid_connected_from,
     runs_table_locked,
     wait_for,
 )
+from ..support.servers import GunicornServer, StatsCacheTimings
+from ..support.services import TcpProxy
+from ..support.stacks import private_backends
 
 pytestmark = pytest.mark.multiprocess
 
@@ -97,44 +100,26 @@ class Answer:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    if shutil_which("redis-server") is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
     logs = tmp_path_factory.mktemp("stats-stack")
-    postgres = TemporaryPostgres().start()
-    redis_server = RedisServer().start()
-    proxy = TcpProxy(redis_server.port).start()
-    url = postgres.create_database()
-    db = create_engine(url)
-    with db.connect() as connection:
-        connection.execute(text("CREATE EXTENSION pg_stat_statements"))
-        connection.commit()
-    env = {
-        "RUNSTATS_DATABASE_URL": url,
-        "RUNSTATS_REDIS_URL": proxy.url,
-        "RUNSTATS_SECRET_KEY": "stats-stack",
-        **TIMINGS.env(),
-    }
-    flask_command(env, "db", "upgrade")
-    flask_command(env, "demo-data", "--runs", "3000", "--seed", "7")
-    hosts = [
-        GunicornServer(env, workers=WORKERS_PER_HOST, log_path=logs / f"host{i}.log").start()
-        for i in range(2)
-    ]
-    try:
-        yield Stack(hosts, db, redis.Redis(port=redis_server.port), proxy)
-    finally:
-        for host in hosts:
-            host.stop()
-        db.dispose()
-        proxy.stop()
-        redis_server.stop()
-        postgres.destroy()
-
-
-def shutil_which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
+    with private_backends("stats-stack", TIMINGS, demo_runs=3000, seed=7) as backends:
+        db = create_engine(backends.database_url)
+        hosts: list[GunicornServer] = []
+        try:
+            with db.connect() as connection:
+                connection.execute(text("CREATE EXTENSION pg_stat_statements"))
+                connection.commit()
+            for index in range(2):
+                log_path = logs / f"host{index}.log"
+                hosts.append(
+                    GunicornServer(backends.env, WORKERS_PER_HOST, log_path=log_path).start()
+                )
+            yield Stack(hosts, db, redis.Redis(port=backends.redis_server.port), backends.proxy)
+        finally:
+            for host in hosts:
+                host.stop()
+            db.dispose()
 
 
 def _filter(name_substring: str) -> str:
@@ -143,7 +128,7 @@ def _filter(name_substring: str) -> str:
             "and": [
                 {
                     "value_contains": {
-                        "key": "system/pipeline_run.name",
+                        "key": NAME,
                         "value_substring": name_substring,
                     }
                 }

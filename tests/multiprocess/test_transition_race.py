@@ -7,12 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from .conftest import LiveService
+from ..support.servers import LiveApp
 
 RACERS = 16
 
 
-def _race(service: LiveService, run_id: str, body: dict[str, str]) -> list[int]:
+def _race(service: LiveApp, run_id: str, body: dict[str, str]) -> list[int]:
     barrier = threading.Barrier(RACERS)
     url = f"{service.url}/api/pipeline_runs/{run_id}/transitions"
 
@@ -27,19 +27,12 @@ def _race(service: LiveService, run_id: str, body: dict[str, str]) -> list[int]:
         return list(pool.map(attempt, range(RACERS)))
 
 
-def _running_run(service: LiveService) -> str:
-    created = requests.post(
-        f"{service.url}/api/pipeline_runs/",
-        json={"name": "race", "status": "RUNNING"},
-        headers=service.headers("alice"),
-        timeout=10,
-    )
-    assert created.status_code == 201
-    return str(created.json()["id"])
+def _running_run(service: LiveApp) -> str:
+    return str(service.create_run("alice", name="race", status="RUNNING")["id"])
 
 
 def test_sixteen_compare_and_set_transitions_from_running_have_one_winner(
-    live_service: LiveService,
+    live_service: LiveApp,
 ) -> None:
     run_id = _running_run(live_service)
     codes = _race(live_service, run_id, {"status": "SUCCEEDED", "expected_status": "RUNNING"})
@@ -51,7 +44,7 @@ def test_sixteen_compare_and_set_transitions_from_running_have_one_winner(
 
 
 def test_racing_different_targets_records_exactly_the_answer_that_won(
-    live_service: LiveService,
+    live_service: LiveApp,
 ) -> None:
     run_id = _running_run(live_service)
     barrier = threading.Barrier(RACERS)

@@ -26,7 +26,7 @@ from runstats_app.stats.admission import (
 )
 from runstats_app.stats.breaker import CircuitBreaker
 
-from ..servers import free_port
+from ..support.servers import free_port
 
 LEASE_MS = 5000
 WARN = RateLimitedWarning(logging.getLogger(__name__))

@@ -8,7 +8,6 @@ here sleeps for a TTL.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,8 @@ from runstats_app.stats.envelope import Envelope, decode
 from runstats_app.stats.local_store import LocalStore
 from runstats_app.stats.result import BYPASS, HIT, MISS, SCAN, STALE, Computed, StatsResult
 from runstats_app.stats.store import Lease
+
+from ..support.servers import free_port
 
 SETTINGS = CacheSettings(ttl_ms=1000, grace_ms=2000, lease_ms=500, wait_ms=1500)
 # Long enough that whole seconds of max-age are visible.
@@ -100,13 +101,6 @@ class CountingRedis(redis.Redis):
     def lock(self, *args: Any, **kwargs: Any) -> Any:
         self.touches += 1
         return super().lock(*args, **kwargs)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def unreachable_redis() -> redis.Redis:

@@ -26,13 +26,16 @@ from runstats_app.filters.schema import MAX_DEPTH, MAX_PREDICATES, parse_filter_
 from runstats_app.stats import canonical
 from runstats_app.stats.canonical import cache_key
 
-from ..contract import STATUSES
+from ..support.contract import (
+    CREATED_AT,
+    CREATED_BY,
+    NAME,
+    STATUS,
+    STATUS_UPDATED_AT,
+    STATUSES,
+)
+from ..support.filter_strategies import filter_roots, nested_predicates
 
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
 ANNOTATION_KEYS = ("team", "env", "Team", "é/ü")
 # Keys the random filters never use, for the tests that vary one leaf.
 PROBE_KEY, OTHER_PROBE_KEY = "probe", "other-probe"
@@ -111,26 +114,8 @@ leaves = st.one_of(
 )
 
 
-def nested(depth: int) -> st.SearchStrategy[Filter]:
-    """A predicate with at most `depth` levels of and/or/not above its leaves."""
-    if depth == 0:
-        return leaves
-    inner = nested(depth - 1)
-    return st.one_of(
-        leaves,
-        st.builds(lambda items: {"and": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda items: {"or": items}, st.lists(inner, min_size=1, max_size=2)),
-        st.builds(lambda item: {"not": item}, inner),
-    )
-
-
-predicates = nested(2)
-
-roots = st.builds(
-    lambda kind, items: {kind: items},
-    st.sampled_from(("and", "or")),
-    st.lists(predicates, min_size=1, max_size=3),
-)
+predicates = nested_predicates(leaves, 2)
+roots = filter_roots(predicates, max_size=3)
 
 status_lists = st.lists(st.sampled_from(STATUSES), max_size=4)
 

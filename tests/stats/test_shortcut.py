@@ -16,14 +16,13 @@ from runstats_app.stats import routes
 from runstats_app.stats.cache import StatsCache
 from runstats_app.stats.shortcut import StatsHitShortcut
 
-from ..conftest import make_app
-from ..run_api import observed_count
+from ..support.app import make_app
+from ..support.contract import CREATED_BY
+from ..support.metrics import observed_count
+from ..support.stats import STATS
 
-STATS = "/api/pipeline_runs/stats"
 MINE = {
-    "filter_query": json.dumps(
-        {"and": [{"value_equals": {"key": "system/pipeline_run.created_by", "value": "me"}}]}
-    ),
+    "filter_query": json.dumps({"and": [{"value_equals": {"key": CREATED_BY, "value": "me"}}]}),
     "current_user": "alice",
 }
 # Headers that differ between two answers of the same request by design.

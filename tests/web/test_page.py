@@ -14,7 +14,7 @@ from flask import Flask
 
 from runstats_app.web.routes import CONTENT_SECURITY_POLICY
 
-from ..conftest import make_app
+from ..support.app import make_app
 
 EXPECTED_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -11,11 +11,7 @@ from runstats_app.filters.nodes import resolve_me
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.counts.planner import AnnotationCondition, TextCondition, plan
 
-NAME = "system/pipeline_run.name"
-CREATED_BY = "system/pipeline_run.created_by"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-UPDATED = "system/pipeline_run.date.status_updated_at"
+from ...support.contract import CREATED_AT, CREATED_BY, NAME, STATUS, STATUS_UPDATED_AT
 
 
 def planned(*predicates, statuses=None, untracked=("git_sha",)):
@@ -82,7 +78,7 @@ def test_one_annotation_key_with_several_conditions_is_answered():
     [
         [{"or": [{"key_exists": {"key": "team"}}, {"key_exists": {"key": "env"}}]}],
         [{"not": {"value_equals": {"key": NAME, "value": "x"}}}],
-        [{"time_range": {"key": UPDATED, "start_time": "2026-03-01T00:00:00Z"}}],
+        [{"time_range": {"key": STATUS_UPDATED_AT, "start_time": "2026-03-01T00:00:00Z"}}],
         [{"key_exists": {"key": "team"}}, {"key_exists": {"key": "env"}}],
         [{"value_equals": {"key": "git_sha", "value": "abc"}}],
     ],

@@ -18,8 +18,9 @@ from runstats_app.stats.counts.fold import fold_all
 from runstats_app.stats.counts.rebuild import rebuild
 from runstats_app.stats.counts.verify import CountsNotReady, verify
 
-from ...conftest import PG_URL
-from ...servers import flask_command, fresh_database
+from ...support.app import PG_URL
+from ...support.databases import fresh_database
+from ...support.servers import flask_command
 
 pytestmark = pytest.mark.skipif(PG_URL is None, reason="needs RUNSTATS_TEST_DATABASE_URL")
 

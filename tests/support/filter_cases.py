@@ -12,11 +12,7 @@ from typing import Any
 
 import pytest
 
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
+from .contract import CREATED_AT, CREATED_BY, NAME, STATUS, STATUS_UPDATED_AT
 
 LEAF: dict[str, Any] = {"key_exists": {"key": "team"}}
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import redis
 
-from .servers import create_database, free_port
+from .databases import create_database
+from .servers import free_port
 
 PG_BIN = Path("/usr/lib/postgresql")
 

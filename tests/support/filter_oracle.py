@@ -13,12 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-CREATED_BY = "system/pipeline_run.created_by"
-NAME = "system/pipeline_run.name"
-CREATED_AT = "system/pipeline_run.date.created_at"
-STATUS = "system/pipeline_run.status"
-STATUS_UPDATED_AT = "system/pipeline_run.date.status_updated_at"
-SYSTEM_KEYS = (CREATED_BY, NAME, CREATED_AT, STATUS, STATUS_UPDATED_AT)
+from .contract import CREATED_AT, CREATED_BY, NAME, STATUS, STATUS_UPDATED_AT
+
 ME = "me"
 
 
@@ -148,6 +144,11 @@ def matches(predicate: Mapping[str, Any], run: Run, me: str | None) -> bool:
 def sort_newest_first(runs: Iterable[Run]) -> list[Run]:
     """created_at DESC, id DESC (ids are ASCII, so str order is byte order)."""
     return sorted(runs, key=lambda run: (run.created_at, run.id.encode()), reverse=True)
+
+
+def newest_first(bodies: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ids of runs, as the API returned them, in the list's order."""
+    return [run.id for run in sort_newest_first(Run.from_json(body) for body in bodies)]
 
 
 def expected_ids(

@@ -9,7 +9,7 @@ try:
 except ImportError:  # the `browser` fixture skips, or fails in CI, saying why
     expect = None
 
-from .conftest import LiveSite
+from .browser import LiveSite
 
 PLACEHOLDER = "\u2013"  # a card before its first number
 

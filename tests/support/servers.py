@@ -1,4 +1,4 @@
-"""Real processes for multi-worker tests: fresh databases and gunicorn instances."""
+"""runstats in real processes: gunicorn instances, the flask CLI, and the app they serve."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import psutil
 import requests
-from sqlalchemy import Engine, create_engine, make_url, text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -27,48 +24,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _admin_engine(url: str) -> Engine:
-    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-
-
-def create_database(url: str) -> None:
-    """CREATE DATABASE for the database `url` names, through its server's `postgres`."""
-    admin = _admin_engine(url)
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{make_url(url).database}"'))
-    finally:
-        admin.dispose()
-
-
-def drop_database(url: str) -> None:
-    """DROP DATABASE, disconnecting whoever is still on it."""
-    admin = _admin_engine(url)
-    try:
-        with admin.connect() as connection:
-            connection.execute(
-                text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
-            )
-    finally:
-        admin.dispose()
-
-
-@contextmanager
-def fresh_database(backend: str, tmp_dir: Path, pg_url: str | None) -> Iterator[str]:
-    """An empty database of its own, dropped afterwards."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_dir / f'live-{uuid.uuid4().hex[:8]}.sqlite'}"
-        return
-    assert pg_url, "PostgreSQL tests need RUNSTATS_TEST_DATABASE_URL"
-    name = f"runstats_live_{uuid.uuid4().hex[:10]}"
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    create_database(url)
-    try:
-        yield url
-    finally:
-        drop_database(url)
 
 
 @dataclass(frozen=True)
@@ -193,3 +148,46 @@ class GunicornServer:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class LiveApp:
+    """A runstats served by gunicorn, seen from outside: its URL, environment and
+    tokens by user name."""
+
+    url: str
+    env: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+    def api(self, path: str, **params: Any) -> Any:
+        """GET /api/pipeline_runs{path}; its body, which must be a 200's."""
+        response = requests.get(f"{self.url}/api/pipeline_runs{path}", params=params, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def create_run(self, user: str, **body: Any) -> dict[str, Any]:
+        """POST a run as `user` (named "train" unless `body` names it); the created run."""
+        response = requests.post(
+            f"{self.url}/api/pipeline_runs/",
+            json={"name": "train", **body},
+            headers=self.headers(user),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    def change_status(self, user: str, run_id: str, target: str) -> dict[str, Any]:
+        """POST a transition to `target` as `user`; the run afterwards."""
+        response = requests.post(
+            f"{self.url}/api/pipeline_runs/{run_id}/transitions",
+            json={"status": target},
+            headers=self.headers(user),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        changed: dict[str, Any] = response.json()
+        return changed
