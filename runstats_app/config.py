@@ -32,7 +32,7 @@ class Settings:
     statement_timeout_ms: int = 5000
     stats_lease_ms: int = 0
     stats_wait_ms: int = 0
-    stats_scans_per_process: int = 1
+    stats_scans_per_process: int = 2
     stats_scans_total: int = 2
     stats_scan_timeout_ms: int = 0
     trusted_proxies: int = 0

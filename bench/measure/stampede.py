@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import redis
 from sqlalchemy import Engine, create_engine, text
 
-from tests.support.probes import AGGREGATE
+from tests.support.probes import COMPUTATION
 
 from ..context import Bench, Goal, Section, api_path
 from ..databases import load_demo_runs
@@ -112,12 +112,12 @@ def _target(bench: Bench) -> Target:
         database_url,
         count_engine,
         f"a private PostgreSQL cluster started for this measurement "
-        f"(`tests/services.TemporaryPostgres`, with `pg_stat_statements`), loaded "
+        f"(`tests/support/services.TemporaryPostgres`, with `pg_stat_statements`), loaded "
         f"with `flask demo-data --runs {bench.runs_total} --seed 42` "
-        f"({load_seconds:.0f} s); aggregate queries are counted **by PostgreSQL** "
-        f"(`pg_stat_statements` calls of the `GROUP BY pipeline_runs.status` "
-        "statement), and by the app's own `runstats_aggregate_query_seconds_count` "
-        "beside it",
+        f"({load_seconds:.0f} s); computations are counted **by PostgreSQL** "
+        "(`pg_stat_statements` calls of the statements tagged `/* runstats:stats-… */`: "
+        "a scan of the runs or a read of the maintained counts, whichever answers the "
+        "filter), and by the app's own `runstats_aggregate_query_seconds_count` beside it",
     )
 
 
@@ -177,14 +177,15 @@ def _reader(url: str, replies: list[Reply | None]) -> Work:
 
 
 def _counted(count_engine: Engine) -> tuple[int, float | None]:
-    """Aggregate queries PostgreSQL ran since the reset, and their mean time in ms."""
+    """Stats computations (scans or counts reads) PostgreSQL ran since the reset, and their
+    mean time in ms."""
     with count_engine.connect() as connection:
         calls, mean = connection.execute(
             text(
                 "SELECT coalesce(sum(calls), 0), max(mean_exec_time) FROM pg_stat_statements"
                 " WHERE query LIKE :q"
             ),
-            {"q": AGGREGATE},
+            {"q": COMPUTATION},
         ).one()
     return int(calls), (float(mean) if mean is not None else None)
 

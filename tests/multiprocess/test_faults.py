@@ -6,8 +6,9 @@ compare-and-set transitions, while (a) Redis goes down, hangs and is restarted,
 SIGKILLed. Afterwards every run's history is exactly the transitions its
 client was told succeeded (plus, at most, ones whose answer never arrived or
 was a 503), no list or stats answer was a 500, a 503 (with Retry-After) came
-only while the database was down, the one connection error is the request in
-the killed worker, and the service answers normally again without a restart.
+only while the database was down (or, for stats, when a scan was not admitted),
+the only connection errors are requests in the killed worker, and the service
+answers normally again without a restart.
 
 To kill a lease holder mid-aggregate the test locks the runs table for a second
 or two; the clients pause meanwhile (the lock would queue their lists and
@@ -306,18 +307,15 @@ def _ready(stack: Stack) -> bool:
 def _kill_the_lease_holder(stack: Stack, gate: Gate) -> tuple[list[Answer], int]:
     """A cold stats key, four requests for it; SIGKILL the worker whose aggregate runs.
 
+    The filter is one only a scan answers (an `or`), so that the runs table's lock holds it.
     The clients pause while the runs table is locked (at most a second or two), or their
     lists and transitions would queue on the lock and fill every worker.
     """
     cold = json.dumps(
         {
-            "and": [
-                {
-                    "value_contains": {
-                        "key": NAME,
-                        "value_substring": uuid.uuid4().hex[:6],
-                    }
-                }
+            "or": [
+                {"value_contains": {"key": NAME, "value_substring": uuid.uuid4().hex[:6]}},
+                {"key_exists": {"key": "no-run-has-this"}},
             ]
         }
     )
@@ -342,6 +340,8 @@ def _check_read_answer(answer: Answer, timeline: Timeline) -> str | None:
     if answer.status == 503:
         if not answer.retry_after:
             return f"{answer.kind}: 503 without Retry-After"
+        if answer.kind != "list" and _busy(answer):
+            return None
         if not timeline.database_down_during(answer):
             return f"{answer.kind}: 503 while the database was up: {answer.body}"
         return None
@@ -355,6 +355,12 @@ def _check_read_answer(answer: Answer, timeline: Timeline) -> str | None:
     if set(counts) != set(STATUS_NAMES) or answer.body["total_runs"] != sum(counts.values()):
         return f"stats: inconsistent body {answer.body!r:.200}"
     return None
+
+
+def _busy(answer: Answer) -> bool:
+    """A stats scan that was not admitted (too many at once): a 503 by design."""
+    message = answer.body.get("message", "") if isinstance(answer.body, dict) else ""
+    return str(message).startswith("Too many stats computations")
 
 
 def _history_problems(stack: Stack, ledger: RunLedger) -> list[str]:
@@ -453,8 +459,10 @@ def test_traffic_survives_redis_postgres_and_a_killed_lease_holder(stack: Stack)
         # The killed worker served a stats request: no writer lost its connection.
         assert answer.status is not None, answer
 
-    # The one request in the killed worker got no answer; the others waited for a successor.
-    assert sorted((a.status or 0) for a in lease_answers) == [0, 200, 200, 200], lease_answers
+    # The requests in the killed worker (the holder's, and any of the four that its other
+    # threads served) got no answer; the others waited for a successor's result.
+    statuses = [a.status or 0 for a in lease_answers]
+    assert 0 in statuses and set(statuses) <= {0, 200}, lease_answers
     assert killed not in stack.server.worker_pids()
 
     # Nothing lost, nothing duplicated.

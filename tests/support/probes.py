@@ -17,6 +17,9 @@ import requests
 from sqlalchemy import Engine, make_url, text
 
 AGGREGATE = "/* runstats:stats-scan */%GROUP BY pipeline_runs.name, pipeline_runs.status%"
+COUNTS_READ = "/* runstats:stats-counts */%"
+COMPUTATION = "/* runstats:stats-%"
+"""Any stats or history computation: a scan of the runs or a read of the maintained counts."""
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.02) -> Any:
