@@ -23,8 +23,7 @@ from typing import Any
 import pytest
 import requests
 
-from ..servers import BIN
-from .conftest import LiveService
+from ..support.servers import BIN, LiveApp
 
 pytestmark = pytest.mark.multiprocess
 
@@ -66,7 +65,7 @@ def _import_package(directory: Path, name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def generated(
-    live_service: LiveService, tmp_path_factory: pytest.TempPathFactory
+    live_service: LiveApp, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GeneratedClient]:
     directory = tmp_path_factory.mktemp("client")
     document = directory / "openapi.json"
@@ -103,7 +102,7 @@ def generated(
 
 
 @pytest.fixture(scope="module")
-def tag(live_service: LiveService) -> str:
+def tag(live_service: LiveApp) -> str:
     """A fresh annotation value carried by TAGGED_RUNS new QUEUED runs, and by no other run."""
     value = uuid.uuid4().hex
     for index in range(TAGGED_RUNS):
