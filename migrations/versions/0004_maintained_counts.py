@@ -19,11 +19,14 @@ branch_labels = None
 depends_on = None
 
 ROLLUPS = {
-    "run_counts": [],
-    "run_counts_by_creator": ["created_by"],
-    "run_counts_by_annotation": ["key", "value"],
-    "run_counts_by_annotation_creator": ["key", "value", "created_by"],
+    "run_counts": ["grain", "bucket", "name_id", "status"],
+    "run_counts_by_creator": ["creator_id", "grain", "bucket", "name_id", "status"],
+    "run_counts_by_label": ["label_id", "grain", "bucket", "creator_id", "name_id", "status"],
+    "run_counts_timeline": ["grain", "bucket", "status"],
+    "run_counts_timeline_by_creator": ["creator_id", "grain", "bucket", "status"],
+    "run_counts_timeline_by_label": ["label_id", "grain", "bucket", "status"],
 }
+SMALL = {"grain", "status"}
 
 FUNCTIONS = r"""
 CREATE FUNCTION run_counts_hour(moment timestamptz) RETURNS timestamptz
@@ -140,15 +143,15 @@ END $$;
 
 CREATE FUNCTION run_counts_runs_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  TRUNCATE run_count_deltas, run_counts, run_counts_by_creator,
-           run_counts_by_annotation, run_counts_by_annotation_creator;
+  TRUNCATE run_count_deltas, run_counts, run_counts_by_creator, run_counts_by_label,
+           run_counts_timeline, run_counts_timeline_by_creator, run_counts_timeline_by_label;
   RETURN NULL;
 END $$;
 
 CREATE FUNCTION run_counts_annotations_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   DELETE FROM run_count_deltas WHERE key IS NOT NULL;
-  TRUNCATE run_counts_by_annotation, run_counts_by_annotation_creator;
+  TRUNCATE run_counts_by_label, run_counts_timeline_by_label;
   RETURN NULL;
 END $$;
 
@@ -230,18 +233,31 @@ def upgrade():
         sa.Column("runs", sa.Integer(), nullable=False),
         comment="Changes not folded yet: +1/-1 per run (key NULL) and per tracked annotation.",
     )
-    for table, per in ROLLUPS.items():
+    for table, column in (("names", "name"), ("creators", "created_by")):
+        op.create_table(
+            f"run_count_{table}",
+            sa.Column("id", sa.Integer(), sa.Identity(), nullable=False),
+            sa.Column(column, sa.String(length=255), nullable=False),
+            sa.PrimaryKeyConstraint("id", name=op.f(f"pk_run_count_{table}")),
+            sa.UniqueConstraint(column, name=op.f(f"uq_run_count_{table}_{column}")),
+        )
+    op.create_table(
+        "run_count_labels",
+        sa.Column("id", sa.Integer(), sa.Identity(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("value", sa.String(length=255), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_run_count_labels")),
+        sa.UniqueConstraint("key", "value", name=op.f("uq_run_count_labels_key")),
+    )
+    for table, keys in ROLLUPS.items():
         op.create_table(
             table,
-            *(sa.Column(name, sa.String(length=255), nullable=False) for name in per),
-            sa.Column("grain", sa.SmallInteger(), nullable=False),
-            sa.Column("bucket", sa.DateTime(timezone=True), nullable=False),
-            sa.Column("name", sa.String(length=255), nullable=False),
-            sa.Column("status", sa.String(length=16), nullable=False),
-            sa.Column("runs", sa.Integer(), nullable=False),
-            sa.PrimaryKeyConstraint(
-                *per, "grain", "bucket", "name", "status", name=op.f(f"pk_{table}")
+            *(
+                sa.Column(key, sa.SmallInteger() if key in SMALL else sa.Integer(), nullable=False)
+                for key in keys
             ),
+            sa.Column("runs", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint(*keys, name=op.f(f"pk_{table}")),
         )
     empty = op.get_bind().execute(sa.text("SELECT NOT EXISTS (SELECT 1 FROM pipeline_runs)"))
     ready = _is_postgresql() and bool(empty.scalar())
@@ -259,6 +275,8 @@ def downgrade():
     if _is_postgresql():
         op.execute(DROP_FUNCTIONS)
     for table in reversed(list(ROLLUPS)):
+        op.drop_table(table)
+    for table in ("run_count_labels", "run_count_creators", "run_count_names"):
         op.drop_table(table)
     op.drop_table("run_count_deltas")
     op.drop_table("run_count_untracked_keys")

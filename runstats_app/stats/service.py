@@ -25,7 +25,7 @@ from ..metrics import aggregate_query_seconds, stats_answers
 from .cache import StatsCache
 from .canonical import history_cache_key
 from .counts.planner import CountsQuery, plan
-from .counts.reader import count_buckets, count_statuses
+from .counts.reader import count_buckets, count_statuses, history_rollup, history_unit
 from .counts.state import read_state
 from .history import HistoryRange
 from .result import COUNTS, SCAN, Computed, StatsResult
@@ -128,6 +128,14 @@ class HistoryComputation(_Computation):
     ) -> None:
         super().__init__(tree, statuses)
         self.span = span
+
+    @cached_property
+    def counts_query(self) -> CountsQuery | None:
+        """As for the stats, when a rollup is kept as fine as the history's buckets."""
+        query = super().counts_query
+        if query is None or history_rollup(query, history_unit(self.span)) is None:
+            return None
+        return query
 
     def __call__(self) -> Computed:
         counts, cached_at, source = self._read(

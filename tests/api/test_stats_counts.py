@@ -23,7 +23,12 @@ from runstats_app.filters import nodes
 from runstats_app.filters.nodes import FilterNode
 from runstats_app.stats.counts.fold import fold_once
 from runstats_app.stats.counts.planner import plan
-from runstats_app.stats.counts.reader import count_buckets, count_statuses
+from runstats_app.stats.counts.reader import (
+    count_buckets,
+    count_statuses,
+    history_rollup,
+    history_unit,
+)
 from runstats_app.stats.history import resolve_range
 from runstats_app.stats.scan import count_by_bucket, count_by_status
 
@@ -187,6 +192,8 @@ def test_counts_equal_the_group_by_after_any_writes(
                 span = resolve_range(
                     bucket, now - timedelta(days=2), now + timedelta(hours=1), now
                 )
+                if history_rollup(query, history_unit(span)) is None:
+                    continue
                 assert count_buckets(session, query, tree, statuses, span) == count_by_bucket(
                     session, tree, statuses, span
                 ), (tree, statuses, bucket)

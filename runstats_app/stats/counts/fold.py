@@ -1,7 +1,8 @@
 """Folding: the changes the triggers appended, moved into the rollups by one leased process.
 
-One transaction takes a batch of deltas (deleting them), adds them to every
-rollup at every grain, and drops the counters that reached zero. While a
+One transaction takes a batch of deltas (deleting them), numbers the names,
+creators and labels it has not seen, adds the batch to every rollup at each
+of its grains, and drops the counters that reached zero. While a
 rebuild runs, only the changes of runs it has counted already are folded
 (rebuild.py says why). Readers sum
 rollups and deltas in one snapshot, so they see a batch either still in the
@@ -26,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ...degraded import RateLimitedWarning
 from ...metrics import counts_fold_rows
-from .tables import ROLLUPS, Rollup
-from .timeline import ALL_TIME, Grain
+from .tables import NO_CREATOR, ROLLUPS, STATUS_CODES, Rollup
+from .timeline import Grain
 
 log = logging.getLogger(__name__)
 
@@ -59,37 +60,68 @@ _FOLD_TABLE = text(
     " name varchar, status varchar, key varchar, value varchar, runs bigint)"
     " ON COMMIT DELETE ROWS"
 )
-_GRAINS = (
-    f"(VALUES ({int(Grain.HOUR)}, f.hour),"
-    f" ({int(Grain.DAY)}, date_trunc('day', f.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),"
-    f" ({int(Grain.MONTH)}, date_trunc('month', f.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'),"
-    f" ({int(Grain.ALL)}, TIMESTAMPTZ '{ALL_TIME.isoformat()}')) AS g(grain, bucket)"
+_STATUS_CODE = (
+    "array_position(ARRAY["
+    + ", ".join(f"'{name}'" for name in STATUS_CODES)
+    + "]::varchar[], f.status)::smallint - 1"
 )
+_BUCKETS = {
+    Grain.HOUR: "floor(extract(epoch FROM f.hour) / 3600)::int",
+    Grain.DAY: "floor(extract(epoch FROM f.hour) / 86400)::int",
+    Grain.MONTH: "((extract(year FROM f.hour AT TIME ZONE 'UTC') - 1970) * 12"
+    " + extract(month FROM f.hour AT TIME ZONE 'UTC') - 1)::int",
+    Grain.ALL: "0",
+}
+_DICTIONARIES = [
+    text(
+        "INSERT INTO run_count_names (name) SELECT DISTINCT name FROM run_count_fold"
+        " ON CONFLICT DO NOTHING"
+    ),
+    text(
+        "INSERT INTO run_count_creators (created_by) SELECT DISTINCT created_by"
+        " FROM run_count_fold WHERE created_by IS NOT NULL ON CONFLICT DO NOTHING"
+    ),
+    text(
+        "INSERT INTO run_count_labels (key, value) SELECT DISTINCT key, value"
+        " FROM run_count_fold WHERE key IS NOT NULL ON CONFLICT DO NOTHING"
+    ),
+]
 
 
 def _touched(rollup: Rollup) -> str:
-    """The rollup's keys this batch adds to: (per..., grain, bucket, name, status, runs)."""
-    per = [c for c in rollup.columns if c not in ("name", "status")]
-    only = ["f.key IS NOT NULL" if rollup.by_annotation else "f.key IS NULL"]
+    """The rollup's keys this batch adds to, with the runs it adds: (keys..., runs)."""
+    picked = {"grain": "g.grain", "bucket": "g.bucket", "status": _STATUS_CODE}
+    joins = []
+    where = ["f.key IS NOT NULL" if rollup.by_label else "f.key IS NULL"]
+    if rollup.by_name:
+        joins.append("JOIN run_count_names n ON n.name = f.name")
+        picked["name_id"] = "n.id"
+    if rollup.by_label:
+        joins.append("JOIN run_count_labels l ON l.key = f.key AND l.value = f.value")
+        picked["label_id"] = "l.id"
     if rollup.by_creator:
-        only.append("f.created_by IS NOT NULL")
-    keys = ", ".join([*(f"f.{c}" for c in per), "g.grain", "g.bucket", "f.name", "f.status"])
+        joins.append("LEFT JOIN run_count_creators c ON c.created_by = f.created_by")
+        picked["creator_id"] = f"coalesce(c.id, {NO_CREATOR})"
+        if not rollup.by_label:
+            where.append("f.created_by IS NOT NULL")
+    grains = ", ".join(f"({int(grain)}, {_BUCKETS[grain]})" for grain in rollup.grains)
+    named = ", ".join(f"{picked[key]} AS {key}" for key in rollup.keys)
+    keys = ", ".join(picked[key] for key in rollup.keys)
     return (
-        f"SELECT {keys}, sum(f.runs) AS runs FROM run_count_fold f CROSS JOIN LATERAL {_GRAINS}"
-        f" WHERE {' AND '.join(only)} GROUP BY {keys}"
+        f"SELECT {named}, sum(f.runs) AS runs FROM run_count_fold f {' '.join(joins)}"
+        f" CROSS JOIN LATERAL (VALUES {grains}) AS g(grain, bucket)"
+        f" WHERE {' AND '.join(where)} GROUP BY {keys}"
     )
 
 
 def _statements(rollup: Rollup) -> tuple[str, str]:
     table = rollup.table.name
-    key_columns = [c for c in rollup.columns if c not in ("name", "status")]
-    key_columns += ["grain", "bucket", "name", "status"]
-    keys = ", ".join(key_columns)
+    keys = ", ".join(rollup.keys)
     add = (
         f"INSERT INTO {table} ({keys}, runs) {_touched(rollup)} HAVING sum(f.runs) <> 0"
         f" ON CONFLICT ({keys}) DO UPDATE SET runs = {table}.runs + excluded.runs"
     )
-    match = " AND ".join(f"t.{c} = z.{c}" for c in key_columns)
+    match = " AND ".join(f"t.{key} = z.{key}" for key in rollup.keys)
     drop_zeros = f"DELETE FROM {table} t USING ({_touched(rollup)}) z WHERE t.runs = 0 AND {match}"
     return add, drop_zeros
 
@@ -106,6 +138,8 @@ def fold_once(connection: Connection, batch_rows: int = BATCH_ROWS) -> int | Non
     connection.execute(_FOLD_TABLE)
     moved, groups = connection.execute(_TAKE_BATCH, {"batch": batch_rows}).one()
     if groups:
+        for dictionary in _DICTIONARIES:
+            connection.execute(dictionary)
         for add, drop_zeros in _ROLLUP_STATEMENTS:
             connection.execute(add)
             connection.execute(drop_zeros)

@@ -11,34 +11,79 @@ a hot-standby replica.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
+    Integer,
     Select,
-    Table,
     and_,
+    case,
+    cast,
     func,
     literal,
     or_,
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ...database import STATEMENT_TAG
 from ...filters.nodes import FilterNode
 from ...filters.sql import LIKE_ESCAPE, build_run_filter, contains_pattern
 from ...models import PipelineRun
+from ...statuses import STATUS_NAMES
 from ..history import HistoryRange
-from ..scan import ALL_STATUSES, BUCKET_TEXT_FORMAT, StatusCounts, bucket_start
+from ..scan import ALL_STATUSES, StatusCounts
 from .planner import CountsQuery, TextCondition
-from .tables import deltas, rollup_for
-from .timeline import ALL_TIME, Cover, Grain, cover
+from .tables import (
+    BY_CREATOR,
+    BY_LABEL,
+    CREATOR_TIMELINE,
+    LABEL_TIMELINE,
+    NO_CREATOR,
+    RUNS,
+    STATUS_CODES,
+    TIMELINE,
+    Rollup,
+    creators,
+    deltas,
+    labels,
+    names,
+)
+from .timeline import Cover, Grain, cover
 
 READ = {STATEMENT_TAG: "stats-counts"}
-BucketOf = Callable[[Any], ColumnElement[str]] | None
+SECONDS = {Grain.HOUR: 3600, Grain.DAY: 86400}
+_RUNS = PipelineRun.__table__
+
+
+def bucket_number(moment: datetime, grain: Grain) -> int:
+    """The bucket holding `moment`: its hour, day or month since 1970 (0 for all time)."""
+    if grain is Grain.ALL:
+        return 0
+    if grain is Grain.MONTH:
+        moment = moment.astimezone(UTC)
+        return (moment.year - 1970) * 12 + moment.month - 1
+    return int(moment.timestamp() // SECONDS[grain])
+
+
+def bucket_start(number: int, grain: Grain) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=number * SECONDS[grain])
+
+
+def _sql_number(moment: Any, grain: Grain) -> ColumnElement[int]:
+    """bucket_number in SQL, for a timestamptz column."""
+    return cast(func.floor(func.extract("epoch", moment) / SECONDS[grain]), Integer)
+
+
+def _status_code(column: Any) -> ColumnElement[int]:
+    codes = cast(list(STATUS_CODES), ARRAY(column.type))
+    return func.array_position(codes, column) - 1
 
 
 def _text(column: Any, condition: TextCondition) -> list[ColumnElement[bool]]:
@@ -49,43 +94,111 @@ def _text(column: Any, condition: TextCondition) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def _columns(table: Table, query: CountsQuery, is_deltas: bool) -> list[ColumnElement[bool]]:
-    c = table.c
+def history_unit(span: HistoryRange) -> Grain:
+    return Grain.HOUR if span.bucket == "hour" else Grain.DAY
+
+
+def stats_rollup(query: CountsQuery) -> Rollup:
+    """The smallest rollup per name (distinct pipelines) with what the query constrains."""
+    if query.annotation is not None:
+        return BY_LABEL
+    return BY_CREATOR if query.by_creator else RUNS
+
+
+def history_rollup(query: CountsQuery, unit: Grain) -> Rollup | None:
+    """The smallest rollup with what the query constrains, kept as fine as `unit`; None
+    when none is (an hourly history filtered by name and creator or label scans)."""
+    if query.name.constrained:
+        rollup = stats_rollup(query)
+    elif query.annotation is not None:
+        rollup = BY_LABEL if query.by_creator else LABEL_TIMELINE
+    else:
+        rollup = CREATOR_TIMELINE if query.by_creator else TIMELINE
+    return rollup if rollup.finest <= unit else None
+
+
+def _rollup_conditions(rollup: Rollup, query: CountsQuery) -> list[ColumnElement[bool]]:
+    c = rollup.table.c
+    clauses: list[ColumnElement[bool]] = []
+    if query.name.constrained:
+        clauses.append(c.name_id.in_(select(names.c.id).where(*_text(names.c.name, query.name))))
+    if query.statuses is not None:
+        clauses.append(c.status.in_(sorted(STATUS_CODES[s] for s in query.statuses)))
+    for allowed in query.created_by.one_of:
+        chosen = select(creators.c.id).where(creators.c.created_by.in_(sorted(allowed)))
+        clauses.append(c.creator_id.in_(chosen))
+    if query.created_by_known and rollup.by_label:
+        clauses.append(c.creator_id != NO_CREATOR)
+    if query.annotation is not None:
+        chosen = select(labels.c.id).where(
+            labels.c.key == query.annotation.key, *_text(labels.c.value, query.annotation.value)
+        )
+        clauses.append(c.label_id.in_(chosen))
+    return clauses
+
+
+def _delta_conditions(query: CountsQuery, whole: Cover) -> list[ColumnElement[bool]]:
+    c = deltas.c
     clauses = _text(c.name, query.name)
     if query.statuses is not None:
         clauses.append(c.status.in_(sorted(query.statuses)))
-    if query.by_creator:
-        clauses += _text(c.created_by, query.created_by)
+    for allowed in query.created_by.one_of:
+        clauses.append(c.created_by.in_(sorted(allowed)))
+    if query.created_by_known:
         clauses.append(c.created_by.is_not(None))
     if query.annotation is not None:
         clauses.append(c.key == query.annotation.key)
         clauses += _text(c.value, query.annotation.value)
-    elif is_deltas:
+    else:
         clauses.append(c.key.is_(None))
+    if whole.whole_start is not None:
+        clauses.append(c.hour >= whole.whole_start)
+    if whole.whole_end is not None:
+        clauses.append(c.hour < whole.whole_end)
     return clauses
 
 
-def _buckets(table: Table, whole: Cover) -> ColumnElement[bool]:
+def _buckets(rollup: Rollup, whole: Cover) -> ColumnElement[bool]:
+    c = rollup.table.c
     pieces = []
     for piece in whole.buckets:
-        bounds = [table.c.grain == int(piece.grain)]
-        if piece.grain is Grain.ALL:
-            bounds.append(table.c.bucket == ALL_TIME)
+        bounds = [c.grain == int(piece.grain)]
         if piece.start is not None:
-            bounds.append(table.c.bucket >= piece.start)
+            bounds.append(c.bucket >= bucket_number(piece.start, piece.grain))
         if piece.end is not None:
-            bounds.append(table.c.bucket < piece.end)
+            bounds.append(c.bucket < bucket_number(piece.end, piece.grain))
         pieces.append(and_(*bounds))
     return or_(*pieces)
 
 
-def _hours(whole: Cover) -> list[ColumnElement[bool]]:
-    clauses = []
-    if whole.hours_start is not None:
-        clauses.append(deltas.c.hour >= whole.hours_start)
-    if whole.hours_end is not None:
-        clauses.append(deltas.c.hour < whole.hours_end)
-    return clauses
+@dataclass(frozen=True)
+class _Key:
+    """What the summed rows are keyed by besides their status: a name for the stats, a
+    bucket number for a history. `of_rollup` gives the rollup's column and what to read
+    it from; `of_moment`, the key of a delta's hour or a run's created_at."""
+
+    of_rollup: Callable[[Rollup], tuple[ColumnElement[Any], FromClause]]
+    of_moment: Callable[[Any], ColumnElement[Any]] | None
+
+
+def _rollup_names(rollup: Rollup) -> tuple[ColumnElement[Any], FromClause]:
+    return names.c.name, rollup.table.join(names, names.c.id == rollup.table.c.name_id)
+
+
+_BY_NAME = _Key(_rollup_names, None)
+
+
+def _history_key(unit: Grain) -> _Key:
+    def of_rollup(rollup: Rollup) -> tuple[ColumnElement[Any], FromClause]:
+        r = rollup.table.c
+        if unit is Grain.HOUR:
+            return r.bucket, rollup.table
+        hours_per_day = SECONDS[Grain.DAY] // SECONDS[Grain.HOUR]
+        return case(
+            (r.grain == int(Grain.HOUR), r.bucket // hours_per_day), else_=r.bucket
+        ), rollup.table
+
+    return _Key(of_rollup, lambda moment: _sql_number(moment, unit))
 
 
 def _matched(
@@ -93,31 +206,37 @@ def _matched(
     tree: FilterNode | None,
     statuses: Sequence[str] | None,
     whole: Cover,
-    bucket_of: BucketOf,
+    rollup: Rollup,
+    key: _Key,
 ) -> list[Select[Any]]:
-    """The rows to sum: (name, status, runs[, bucket]) from the rollup, the deltas, the edges."""
-    rollup = rollup_for(query.by_creator, query.annotation is not None).table
-
-    def row(table: Any, runs: Any, moment: Any) -> list[Any]:
-        picked = [table.c.name, table.c.status, runs]
-        return picked if bucket_of is None else [*picked, bucket_of(moment)]
-
+    """The rows to sum, (key, status code, runs): the rollup's, the deltas', the edges'."""
+    of_moment = key.of_moment
     parts: list[Select[Any]] = []
-    if whole.whole_hours:
+    if whole.whole:
+        column, source = key.of_rollup(rollup)
+        r = rollup.table.c
         parts.append(
-            select(*row(rollup, rollup.c.runs, rollup.c.bucket)).where(
-                *_columns(rollup, query, False), _buckets(rollup, whole)
-            )
+            select(column.label("key"), r.status.label("status"), r.runs.label("runs"))
+            .select_from(source)
+            .where(*_rollup_conditions(rollup, query), _buckets(rollup, whole))
         )
+        d = deltas.c
         parts.append(
-            select(*row(deltas, deltas.c.runs, deltas.c.hour)).where(
-                *_columns(deltas, query, True), *_hours(whole)
-            )
+            select(
+                (d.name if of_moment is None else of_moment(d.hour)).label("key"),
+                _status_code(d.status).label("status"),
+                d.runs.label("runs"),
+            ).where(*_delta_conditions(query, whole))
         )
-    runs = PipelineRun.__table__
     for edge in whole.edges:
         parts.append(
-            select(*row(runs, literal(1), runs.c.created_at)).where(
+            select(
+                (_RUNS.c.name if of_moment is None else of_moment(_RUNS.c.created_at)).label(
+                    "key"
+                ),
+                _status_code(_RUNS.c.status).label("status"),
+                literal(1).label("runs"),
+            ).where(
                 *build_run_filter(tree, statuses),
                 PipelineRun.created_at >= edge.start,
                 PipelineRun.created_at < edge.end,
@@ -130,19 +249,21 @@ def count_statuses(
     session: Session, query: CountsQuery, tree: FilterNode | None, statuses: Sequence[str] | None
 ) -> StatusCounts:
     """Runs by status and distinct pipeline names, as the GROUP BY over the runs would say."""
-    parts = _matched(query, tree, statuses, cover(query.start, query.end), None)
+    rollup = stats_rollup(query)
+    whole = cover(query.start, query.end, finest=rollup.finest)
+    parts = _matched(query, tree, statuses, whole, rollup, _BY_NAME)
     if not parts:
         return StatusCounts({}, 0)
     matched = union_all(*parts).cte("matched")
     groups = (
-        select(matched.c.name, matched.c.status, func.sum(matched.c.runs).label("runs"))
-        .group_by(matched.c.name, matched.c.status)
+        select(matched.c.key, matched.c.status, func.sum(matched.c.runs).label("runs"))
+        .group_by(matched.c.key, matched.c.status)
         .having(func.sum(matched.c.runs) != 0)
         .cte("groups")
     )
     statement = union_all(
         select(groups.c.status, func.sum(groups.c.runs)).group_by(groups.c.status),
-        select(literal(ALL_STATUSES), func.count(func.distinct(groups.c.name))),
+        select(literal(ALL_STATUSES, Integer), func.count(func.distinct(groups.c.key))),
     ).execution_options(**READ)
     by_status: dict[str, int] = {}
     total_pipelines = 0
@@ -150,7 +271,7 @@ def count_statuses(
         if status is ALL_STATUSES:
             total_pipelines = int(count)
         else:
-            by_status[status] = int(count)
+            by_status[STATUS_NAMES[status]] = int(count)
     return StatusCounts(by_status, total_pipelines)
 
 
@@ -164,25 +285,22 @@ def count_buckets(
     """Runs by status in each history bucket that has any, as the scan would say."""
     start = span.start if query.start is None else max(span.start, query.start)
     end = span.end if query.end is None else min(span.end, query.end)
-    coarsest = Grain.HOUR if span.bucket == "hour" else Grain.DAY
-    parts = _matched(
-        query,
-        tree,
-        statuses,
-        cover(start, end, coarsest),
-        lambda moment: bucket_start(moment, span.bucket, "postgresql").label("history_bucket"),
-    )
+    unit = history_unit(span)
+    rollup = history_rollup(query, unit)
+    if rollup is None:
+        raise ValueError("no rollup answers this history; plan a scan instead")
+    whole = cover(start, end, finest=rollup.finest, coarsest=unit)
+    parts = _matched(query, tree, statuses, whole, rollup, _history_key(unit))
     if not parts:
         return {}
     matched = union_all(*parts).cte("matched")
     statement = (
-        select(matched.c.history_bucket, matched.c.status, func.sum(matched.c.runs))
-        .group_by(matched.c.history_bucket, matched.c.status)
+        select(matched.c.key, matched.c.status, func.sum(matched.c.runs))
+        .group_by(matched.c.key, matched.c.status)
         .having(func.sum(matched.c.runs) != 0)
         .execution_options(**READ)
     )
     counts: dict[datetime, dict[str, int]] = {}
-    for start_text, status, runs in session.execute(statement).all():
-        moment = datetime.strptime(start_text, BUCKET_TEXT_FORMAT).replace(tzinfo=UTC)
-        counts.setdefault(moment, {})[status] = int(runs)
+    for number, status, runs in session.execute(statement).all():
+        counts.setdefault(bucket_start(int(number), unit), {})[STATUS_NAMES[status]] = int(runs)
     return counts

@@ -3,10 +3,13 @@
 Writers never update a counter: the database's triggers (migration 0004) append
 one row per change to `run_count_deltas`, in the writing transaction, whoever
 writes (this service, an older version of it, SQL). One leased folder moves
-those rows into the rollups, each keyed by a grain (hour, day, month, all
-time), its bucket, and the columns it is per (creator and/or annotation),
-always per name (distinct pipelines) and status. A reader sums the rollup and
-the unfolded deltas in one statement, so it sees one snapshot of both.
+those rows into the rollups. A reader sums a rollup and the unfolded deltas in
+one statement, so it sees one snapshot of both.
+
+Rollups are compact, since there is a counter for about every run at the
+finest grain: names, creators and annotation (key, value) labels are numbered
+in dictionaries (by the folder), statuses are codes, and a bucket is the
+number of its hour, day or month since 1970 (0 for all time).
 """
 
 from __future__ import annotations
@@ -18,17 +21,25 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Identity,
     Integer,
     SmallInteger,
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
 from ...models import Base
+from ...statuses import STATUS_NAMES
+from .timeline import Grain
 
 metadata = Base.metadata
+
+STATUS_CODES = {name: code for code, name in enumerate(STATUS_NAMES)}
+NO_CREATOR = 0
+"""The creator id of runs without one (the label rollup counts them too)."""
 
 count_state = Table(
     "run_count_state",
@@ -63,53 +74,96 @@ deltas = Table(
     comment="Changes not folded yet: +1/-1 per run (key NULL) and per tracked annotation.",
 )
 
+names = Table(
+    "run_count_names",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+)
+creators = Table(
+    "run_count_creators",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("created_by", String(255), nullable=False, unique=True),
+)
+labels = Table(
+    "run_count_labels",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("key", String(255), nullable=False),
+    Column("value", String(255), nullable=False),
+    UniqueConstraint("key", "value"),
+)
+
+ALL_GRAINS = (Grain.HOUR, Grain.DAY, Grain.MONTH, Grain.ALL)
+FROM_DAYS = (Grain.DAY, Grain.MONTH, Grain.ALL)
+TIMELINE_GRAINS = (Grain.HOUR, Grain.DAY)
+
 
 @dataclass(frozen=True)
 class Rollup:
-    """One folded count table: per grain, bucket, its own columns, name and status."""
+    """One folded count table, per grain and bucket, and per what its flags say."""
 
     table: Table
+    by_label: bool
     by_creator: bool
-    by_annotation: bool
+    by_name: bool
+    grains: tuple[Grain, ...]
 
     @property
-    def columns(self) -> tuple[str, ...]:
-        per = ("key", "value") if self.by_annotation else ()
-        return (*per, *(("created_by",) if self.by_creator else ()), "name", "status")
+    def finest(self) -> Grain:
+        return self.grains[0]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its primary key, in index order (what readers constrain first, first)."""
+        leading = ("label_id",) if self.by_label else ("creator_id",) if self.by_creator else ()
+        trailing = ("creator_id",) if self.by_label and self.by_creator else ()
+        named = ("name_id",) if self.by_name else ()
+        return (*leading, "grain", "bucket", *trailing, *named, "status")
 
 
-def _rollup(name: str, by_creator: bool, by_annotation: bool) -> Rollup:
-    """Per creator means per known creator: a creator condition never matches a null one."""
-    per: list[Column[str]] = []
-    if by_annotation:
-        per.append(Column("key", String(255), primary_key=True))
-        per.append(Column("value", String(255), primary_key=True))
-    if by_creator:
-        per.append(Column("created_by", String(255), primary_key=True))
-    table = Table(
-        name,
-        metadata,
-        *per,
-        Column("grain", SmallInteger, primary_key=True),
-        Column("bucket", DateTime(timezone=True), primary_key=True),
-        Column("name", String(255), primary_key=True),
-        Column("status", String(16), primary_key=True),
-        Column("runs", Integer, nullable=False),
-    )
-    return Rollup(table, by_creator, by_annotation)
+def _rollup(
+    name: str, *, by_label: bool, by_creator: bool, by_name: bool, grains: tuple[Grain, ...]
+) -> Rollup:
+    spec = Rollup(Table(name, metadata), by_label, by_creator, by_name, grains)
+    types = {"grain": SmallInteger, "status": SmallInteger}
+    for key in spec.keys:
+        spec.table.append_column(Column(key, types.get(key, Integer), primary_key=True))
+    spec.table.append_column(Column("runs", Integer, nullable=False))
+    return spec
 
 
-BY_NAME = _rollup("run_counts", by_creator=False, by_annotation=False)
-BY_CREATOR = _rollup("run_counts_by_creator", by_creator=True, by_annotation=False)
-BY_ANNOTATION = _rollup("run_counts_by_annotation", by_creator=False, by_annotation=True)
-BY_ANNOTATION_CREATOR = _rollup(
-    "run_counts_by_annotation_creator", by_creator=True, by_annotation=True
+# Per name, for the stats (distinct pipelines) and name filters. Only the one without
+# creator or label keeps hours: the others' tails (a counter for nearly every run) would
+# outgrow the budget, so their ranges read the runs of a partial day at each edge.
+RUNS = _rollup("run_counts", by_label=False, by_creator=False, by_name=True, grains=ALL_GRAINS)
+BY_CREATOR = _rollup(
+    "run_counts_by_creator", by_label=False, by_creator=True, by_name=True, grains=FROM_DAYS
 )
-ROLLUPS = (BY_NAME, BY_CREATOR, BY_ANNOTATION, BY_ANNOTATION_CREATOR)
-
-
-def rollup_for(by_creator: bool, by_annotation: bool) -> Rollup:
-    """The smallest rollup with the columns a query constrains."""
-    return next(
-        r for r in ROLLUPS if (r.by_creator, r.by_annotation) == (by_creator, by_annotation)
-    )
+BY_LABEL = _rollup(
+    "run_counts_by_label", by_label=True, by_creator=True, by_name=True, grains=FROM_DAYS
+)
+# Without names, for the hourly and daily history.
+TIMELINE = _rollup(
+    "run_counts_timeline",
+    by_label=False,
+    by_creator=False,
+    by_name=False,
+    grains=TIMELINE_GRAINS,
+)
+CREATOR_TIMELINE = _rollup(
+    "run_counts_timeline_by_creator",
+    by_label=False,
+    by_creator=True,
+    by_name=False,
+    grains=TIMELINE_GRAINS,
+)
+LABEL_TIMELINE = _rollup(
+    "run_counts_timeline_by_label",
+    by_label=True,
+    by_creator=False,
+    by_name=False,
+    grains=TIMELINE_GRAINS,
+)
+ROLLUPS = (RUNS, BY_CREATOR, BY_LABEL, TIMELINE, CREATOR_TIMELINE, LABEL_TIMELINE)

@@ -1,9 +1,9 @@
-"""A created_at range as whole buckets of the counts' grains, plus the bits of hours at its edges.
+"""A created_at range as whole buckets of the counts' grains, plus the bits at its edges.
 
-Counts are kept per UTC hour, day, month and for all time. A range [start, end)
-is covered by the fewest whole buckets (months inside, then days, then hours)
-and, where a bound is not on the hour, the part of an hour at each edge, which
-is read from the runs themselves (at most one hour at either end).
+Counts are kept per UTC hour (some only from days up), day, month and for all
+time. A range [start, end) is covered by the fewest whole buckets (months
+inside, then days, then hours) and, where a bound is not on the finest
+bucket, the part of one bucket at each edge, read from the runs themselves.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ class Edge:
 class Cover:
     buckets: tuple[Buckets, ...]
     edges: tuple[Edge, ...]
-    whole_hours: bool
-    """Whether any whole hour is covered: hours_start <= hour < hours_end (None: unbounded)."""
-    hours_start: datetime | None = None
-    hours_end: datetime | None = None
+    whole: bool
+    """Whether any whole bucket is covered: whole_start <= t < whole_end (None: unbounded)."""
+    whole_start: datetime | None = None
+    whole_end: datetime | None = None
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -80,30 +80,40 @@ def ceil_month(moment: datetime) -> datetime:
     return (floored + timedelta(days=32)).replace(day=1)
 
 
-_FLOOR = {Grain.DAY: floor_day, Grain.MONTH: floor_month}
-_CEIL = {Grain.DAY: ceil_day, Grain.MONTH: ceil_month}
+_FLOOR = {Grain.HOUR: floor_hour, Grain.DAY: floor_day, Grain.MONTH: floor_month}
+_CEIL = {Grain.HOUR: ceil_hour, Grain.DAY: ceil_day, Grain.MONTH: ceil_month}
 
 
-def cover(start: datetime | None, end: datetime | None, coarsest: Grain = Grain.ALL) -> Cover:
-    """The buckets and edges that make up [start, end), no bucket coarser than `coarsest`."""
+def cover(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    finest: Grain = Grain.HOUR,
+    coarsest: Grain = Grain.ALL,
+) -> Cover:
+    """The buckets (of `finest` to `coarsest`) and edges that make up [start, end).
+
+    An edge is the part of a `finest` bucket that the range cuts: at most one at
+    each end, read from the runs themselves.
+    """
     if start is None and end is None and coarsest is Grain.ALL:
-        return Cover((Buckets(Grain.ALL, None, None),), (), whole_hours=True)
+        return Cover((Buckets(Grain.ALL, None, None),), (), whole=True)
     if start is not None and end is not None and start >= end:
-        return Cover((), (), whole_hours=False)
+        return Cover((), (), whole=False)
     edges: list[Edge] = []
-    hours_start = None if start is None else ceil_hour(start)
-    hours_end = None if end is None else floor_hour(end)
-    if hours_start is not None and hours_end is not None and hours_start >= hours_end:
+    whole_start = None if start is None else _CEIL[finest](start)
+    whole_end = None if end is None else _FLOOR[finest](end)
+    if whole_start is not None and whole_end is not None and whole_start >= whole_end:
         assert start is not None and end is not None
-        if hours_start > hours_end or start == hours_start or end == hours_end:
-            return Cover((), (Edge(start, end),), whole_hours=False)
-        return Cover((), (Edge(start, hours_start), Edge(hours_start, end)), whole_hours=False)
-    if start is not None and hours_start is not None and start < hours_start:
-        edges.append(Edge(start, hours_start))
-    if end is not None and hours_end is not None and hours_end < end:
-        edges.append(Edge(hours_end, end))
-    buckets = _whole(Grain.HOUR, hours_start, hours_end, min(coarsest, Grain.MONTH))
-    return Cover(tuple(buckets), tuple(edges), True, hours_start, hours_end)
+        if whole_start > whole_end or start == whole_start or end == whole_end:
+            return Cover((), (Edge(start, end),), whole=False)
+        return Cover((), (Edge(start, whole_start), Edge(whole_start, end)), whole=False)
+    if start is not None and whole_start is not None and start < whole_start:
+        edges.append(Edge(start, whole_start))
+    if end is not None and whole_end is not None and whole_end < end:
+        edges.append(Edge(whole_end, end))
+    buckets = _whole(finest, whole_start, whole_end, min(coarsest, Grain.MONTH))
+    return Cover(tuple(buckets), tuple(edges), True, whole_start, whole_end)
 
 
 def _whole(

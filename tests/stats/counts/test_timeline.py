@@ -45,15 +45,20 @@ def _covered_by(result: Cover, moment: datetime) -> int:
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=moments, length=st.integers(min_value=1, max_value=100 * 24 * 60))
-def test_a_bounded_range_is_covered_once_by_whole_buckets_and_edges(start, length):
+@given(
+    start=moments,
+    length=st.integers(min_value=1, max_value=100 * 24 * 60),
+    finest=st.sampled_from([Grain.HOUR, Grain.DAY]),
+)
+def test_a_bounded_range_is_covered_once_by_whole_buckets_and_edges(start, length, finest):
     end = start + timedelta(minutes=length, seconds=length % 11)
-    result = cover(start, end)
+    result = cover(start, end, finest=finest)
     for piece in result.buckets:
         assert piece.start is not None and piece.end is not None
+        assert piece.grain >= finest
         assert _aligned(piece.start, piece.grain) and _aligned(piece.end, piece.grain)
     for edge in result.edges:
-        assert edge.end - edge.start <= timedelta(hours=1)
+        assert edge.end - edge.start <= timedelta(hours=1 if finest is Grain.HOUR else 24)
     probes = [start, end - timedelta(microseconds=1), start + (end - start) / 2]
     for probe in probes:
         assert _covered_by(result, probe) == 1, (probe, result)
@@ -62,7 +67,7 @@ def test_a_bounded_range_is_covered_once_by_whole_buckets_and_edges(start, lengt
 
 
 def test_no_bounds_is_the_all_time_bucket():
-    assert cover(None, None) == Cover((Buckets(Grain.ALL, None, None),), (), whole_hours=True)
+    assert cover(None, None) == Cover((Buckets(Grain.ALL, None, None),), (), whole=True)
     assert ALL_TIME.tzinfo is UTC
 
 
@@ -71,7 +76,7 @@ def test_an_open_end_reaches_every_later_month():
     result = cover(start, None)
     assert result.edges == (Edge(start, datetime(2026, 3, 10, 8, tzinfo=UTC)),)
     assert result.buckets[-1] == Buckets(Grain.MONTH, datetime(2026, 4, 1, tzinfo=UTC), None)
-    assert (result.hours_start, result.hours_end) == (datetime(2026, 3, 10, 8, tzinfo=UTC), None)
+    assert (result.whole_start, result.whole_end) == (datetime(2026, 3, 10, 8, tzinfo=UTC), None)
 
 
 def test_an_open_start_reaches_every_earlier_month():
@@ -84,15 +89,29 @@ def test_an_open_start_reaches_every_earlier_month():
 def test_a_range_inside_one_hour_is_a_single_edge():
     start = datetime(2026, 3, 10, 7, 10, tzinfo=UTC)
     end = start + timedelta(minutes=20)
-    assert cover(start, end) == Cover((), (Edge(start, end),), whole_hours=False)
+    assert cover(start, end) == Cover((), (Edge(start, end),), whole=False)
 
 
 def test_history_never_uses_a_bucket_coarser_than_its_own():
     start, end = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)
-    assert {piece.grain for piece in cover(start, end, Grain.DAY).buckets} == {Grain.DAY}
-    assert {piece.grain for piece in cover(start, end, Grain.HOUR).buckets} == {Grain.HOUR}
+    assert {piece.grain for piece in cover(start, end, coarsest=Grain.DAY).buckets} == {Grain.DAY}
+    hourly = cover(start, end, coarsest=Grain.HOUR).buckets
+    assert {piece.grain for piece in hourly} == {Grain.HOUR}
+
+
+def test_a_rollup_kept_from_days_up_reads_partial_days_at_the_edges():
+    start = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
+    end = datetime(2026, 3, 20, 1, 0, tzinfo=UTC)
+    result = cover(start, end, finest=Grain.DAY)
+    assert result.edges == (
+        Edge(start, datetime(2026, 3, 11, tzinfo=UTC)),
+        Edge(datetime(2026, 3, 20, tzinfo=UTC), end),
+    )
+    assert result.buckets == (
+        Buckets(Grain.DAY, datetime(2026, 3, 11, tzinfo=UTC), datetime(2026, 3, 20, tzinfo=UTC)),
+    )
 
 
 def test_an_empty_range_covers_nothing():
     moment = datetime(2026, 3, 10, tzinfo=UTC)
-    assert cover(moment, moment) == Cover((), (), whole_hours=False)
+    assert cover(moment, moment) == Cover((), (), whole=False)
