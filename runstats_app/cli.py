@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from .auth import ROLE_NAMES, Role, create_token, revoke_token
-from .demo import load_demo_data
+from .demo import DEFAULT_SHAPE, DemoShape, load_demo_data
 from .extensions import db
 from .models import PipelineRun
 
@@ -49,11 +49,51 @@ def revoke_token_command(token: str | None) -> None:
     click.echo("Token revoked.")
 
 
-@click.command("demo-data", help="Load realistic demo runs.")
+@click.command("demo-data", help="Load realistic demo runs (README: Demo data at scale).")
 @click.option("--runs", "count", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SHAPE.users,
+    show_default=True,
+    help="Distinct creators, 1 in 100 of them (1 to 5) service accounts.",
+)
+@click.option(
+    "--pipelines",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SHAPE.pipelines,
+    show_default=True,
+    help="Distinct pipeline names.",
+)
+@click.option(
+    "--teams",
+    type=click.IntRange(min=1),
+    default=DEFAULT_SHAPE.teams,
+    show_default=True,
+    help="Teams owning the pipelines.",
+)
+@click.option(
+    "--skew",
+    type=float,
+    default=DEFAULT_SHAPE.skew,
+    show_default=True,
+    help="Zipf exponent of pipelines' and users' popularity, 0 (uniform) to 10.",
+)
 @click.option("--seed", type=int, default=None, help="Random seed for a repeatable data set.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has runs.")
-def demo_data(count: int, seed: int | None, if_empty: bool) -> None:
+def demo_data(
+    count: int,
+    users: int,
+    pipelines: int,
+    teams: int,
+    skew: float,
+    seed: int | None,
+    if_empty: bool,
+) -> None:
+    try:
+        shape = DemoShape(users=users, pipelines=pipelines, teams=teams, skew=skew)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     session = db.session()
     if if_empty and session.scalar(select(PipelineRun.id).limit(1)) is not None:
         click.echo("The database already has runs; no demo data loaded.")
@@ -64,5 +104,5 @@ def demo_data(count: int, seed: int | None, if_empty: bool) -> None:
             bar.label = name
             bar.render_progress()
 
-        load_demo_data(session, count, seed=seed, progress=bar.update, stage=stage)
+        load_demo_data(session, count, shape, seed=seed, progress=bar.update, stage=stage)
     click.echo(f"Loaded {count} runs.")

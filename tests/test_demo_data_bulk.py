@@ -99,11 +99,11 @@ def test_a_failure_mid_load_leaves_the_database_as_it_was(
     original = demo_sql._batch
     batches: list[int] = []
 
-    def failing_second_batch(session: Any, size: int) -> None:
+    def failing_second_batch(session: Any, size: int, draws: dict[str, Any]) -> None:
         batches.append(size)
         if len(batches) == 2:
             raise RuntimeError("disk full")
-        original(session, size)
+        original(session, size, draws)
 
     monkeypatch.setattr(demo_sql, "_batch", failing_second_batch)
     with pytest.raises(RuntimeError, match="disk full"):
