@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from flask import Flask
@@ -12,6 +14,8 @@ from .auth import ROLE_NAMES, Role, create_token, revoke_token
 from .demo import DEFAULT_SHAPE, DemoShape, load_demo_data
 from .extensions import db
 from .models import PipelineRun
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def init_app(app: Flask) -> None:
@@ -49,36 +53,25 @@ def revoke_token_command(token: str | None) -> None:
     click.echo("Token revoked.")
 
 
+def _shape_option(name: str, kind: Any, help_text: str) -> Callable[[F], F]:
+    """An option of the demo platform's sizes, defaulting to DemoShape's."""
+    return click.option(
+        f"--{name}",
+        type=kind,
+        default=getattr(DEFAULT_SHAPE, name),
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.command("demo-data", help="Load realistic demo runs (README: Demo data at scale).")
 @click.option("--runs", "count", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option(
-    "--users",
-    type=click.IntRange(min=1),
-    default=DEFAULT_SHAPE.users,
-    show_default=True,
-    help="Distinct creators, 1 in 100 of them (1 to 5) service accounts.",
+@_shape_option(
+    "users", click.IntRange(min=1), "Distinct creators, 1 in 100 (1 to 5) service accounts."
 )
-@click.option(
-    "--pipelines",
-    type=click.IntRange(min=1),
-    default=DEFAULT_SHAPE.pipelines,
-    show_default=True,
-    help="Distinct pipeline names.",
-)
-@click.option(
-    "--teams",
-    type=click.IntRange(min=1),
-    default=DEFAULT_SHAPE.teams,
-    show_default=True,
-    help="Teams owning the pipelines.",
-)
-@click.option(
-    "--skew",
-    type=float,
-    default=DEFAULT_SHAPE.skew,
-    show_default=True,
-    help="Zipf exponent of pipelines' and users' popularity, 0 (uniform) to 10.",
-)
+@_shape_option("pipelines", click.IntRange(min=1), "Distinct pipeline names.")
+@_shape_option("teams", click.IntRange(min=1), "Teams owning the pipelines.")
+@_shape_option("skew", float, "Zipf exponent of pipelines' and users' popularity, 0 to 10.")
 @click.option("--seed", type=int, default=None, help="Random seed for a repeatable data set.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has runs.")
 def demo_data(
