@@ -40,10 +40,18 @@ def schema_revision(engine: Engine) -> str | None:
             return None
 
 
+# The platform the bench measures: a real one's cardinalities (README: Demo data at scale).
+DEMO_DATA_ARGS = ("--users", "500", "--pipelines", "5000", "--teams", "30", "--seed", "42")
+
+
+def demo_data_command(runs: int) -> str:
+    return f"flask --app runstats_app demo-data --runs {runs} {' '.join(DEMO_DATA_ARGS)}"
+
+
 def load_demo_runs(url: str, runs: int) -> float:
-    """`flask db upgrade` and `flask demo-data --runs N --seed 42`; seconds the load took."""
+    """`flask db upgrade` and `flask demo-data --runs N` of DEMO_DATA_ARGS; seconds it took."""
     env = {"RUNSTATS_DATABASE_URL": url}
     flask_cli(env, "db", "upgrade", timeout=600)
     started = time.perf_counter()
-    flask_cli(env, "demo-data", "--runs", str(runs), "--seed", "42", timeout=3600)
+    flask_cli(env, "demo-data", "--runs", str(runs), *DEMO_DATA_ARGS, timeout=3 * 3600)
     return time.perf_counter() - started

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from .context import Bench, Section
-from .databases import code_head, schema_revision
+from .databases import code_head, demo_data_command, schema_revision
 from .harness.formatting import table
 from .harness.machine import load_average, machine
 from .harness.processes import ROOT
@@ -54,7 +54,7 @@ def note(name: str) -> str:
 
 def describe_load(runs: int, seconds: float) -> str:
     return (
-        f"`flask --app runstats_app demo-data --runs {runs} --seed 42` into "
+        f"`{demo_data_command(runs)}` into "
         f"a fresh, migrated database: {seconds:.1f} s, "
         f"{runs / seconds:,.0f} runs/s."
     )

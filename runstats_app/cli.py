@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from flask import Flask
 from sqlalchemy import select
 
 from .auth import ROLE_NAMES, Role, create_token, revoke_token
-from .demo import load_demo_data
+from .demo import DEFAULT_SHAPE, DemoShape, load_demo_data
 from .extensions import db
 from .models import PipelineRun
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def init_app(app: Flask) -> None:
@@ -49,11 +53,40 @@ def revoke_token_command(token: str | None) -> None:
     click.echo("Token revoked.")
 
 
-@click.command("demo-data", help="Load realistic demo runs.")
+def _shape_option(name: str, kind: Any, help_text: str) -> Callable[[F], F]:
+    """An option of the demo platform's sizes, defaulting to DemoShape's."""
+    return click.option(
+        f"--{name}",
+        type=kind,
+        default=getattr(DEFAULT_SHAPE, name),
+        show_default=True,
+        help=help_text,
+    )
+
+
+@click.command("demo-data", help="Load realistic demo runs (README: Demo data at scale).")
 @click.option("--runs", "count", type=click.IntRange(min=1), default=1000, show_default=True)
+@_shape_option(
+    "users", click.IntRange(min=1), "Distinct creators, 1 in 100 (1 to 5) service accounts."
+)
+@_shape_option("pipelines", click.IntRange(min=1), "Distinct pipeline names.")
+@_shape_option("teams", click.IntRange(min=1), "Teams owning the pipelines.")
+@_shape_option("skew", float, "Zipf exponent of pipelines' and users' popularity, 0 to 10.")
 @click.option("--seed", type=int, default=None, help="Random seed for a repeatable data set.")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has runs.")
-def demo_data(count: int, seed: int | None, if_empty: bool) -> None:
+def demo_data(
+    count: int,
+    users: int,
+    pipelines: int,
+    teams: int,
+    skew: float,
+    seed: int | None,
+    if_empty: bool,
+) -> None:
+    try:
+        shape = DemoShape(users=users, pipelines=pipelines, teams=teams, skew=skew)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     session = db.session()
     if if_empty and session.scalar(select(PipelineRun.id).limit(1)) is not None:
         click.echo("The database already has runs; no demo data loaded.")
@@ -64,5 +97,5 @@ def demo_data(count: int, seed: int | None, if_empty: bool) -> None:
             bar.label = name
             bar.render_progress()
 
-        load_demo_data(session, count, seed=seed, progress=bar.update, stage=stage)
+        load_demo_data(session, count, shape, seed=seed, progress=bar.update, stage=stage)
     click.echo(f"Loaded {count} runs.")

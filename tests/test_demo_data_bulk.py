@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from runstats_app.demo import load_demo_data
 from runstats_app.demo import sql_loader as demo_sql
@@ -93,17 +93,30 @@ def test_a_failure_mid_load_leaves_the_database_as_it_was(
     original = demo_sql._batch
     batches: list[int] = []
 
-    def failing_second_batch(session: Any, size: int) -> None:
+    def failing_second_batch(session: Any, size: int, draws: dict[str, Any]) -> None:
         batches.append(size)
         if len(batches) == 2:
             raise RuntimeError("disk full")
-        original(session, size)
+        original(session, size, draws)
 
     monkeypatch.setattr(demo_sql, "_batch", failing_second_batch)
     with pytest.raises(RuntimeError, match="disk full"):
         _load(empty_app, RUNS)
     assert _structures(empty_app) == before
     assert _counts(empty_app) == (0, 0, 0)
+
+
+def test_vacuum_runs_without_the_apps_statement_timeout(empty_app: Flask) -> None:
+    timeouts: list[str] = []
+
+    def before_execute(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("VACUUM"):
+            timeouts.append(cursor.connection.execute("SHOW statement_timeout").fetchone()[0])
+
+    with empty_app.app_context():
+        event.listen(db.engine, "before_cursor_execute", before_execute)
+    _load(empty_app, 100)
+    assert timeouts == ["0"] * len(demo_sql.TABLES)
 
 
 def test_a_database_with_runs_keeps_its_indexes_while_loading_more(

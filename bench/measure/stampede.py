@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, text
 from tests.support.probes import COMPUTATION
 
 from ..context import Bench, Goal, Section, api_path
-from ..databases import load_demo_runs
+from ..databases import demo_data_command, load_demo_runs
 from ..harness.client import HttpClient, Reply, expect
 from ..harness.clients import Work, run_together
 from ..harness.formatting import DASH, ms, table
@@ -113,7 +113,7 @@ def _target(bench: Bench) -> Target:
         count_engine,
         f"a private PostgreSQL cluster started for this measurement "
         f"(`tests/support/services.TemporaryPostgres`, with `pg_stat_statements`), loaded "
-        f"with `flask demo-data --runs {bench.runs_total} --seed 42` "
+        f"with `{demo_data_command(bench.runs_total)}` "
         f"({load_seconds:.0f} s); computations are counted **by PostgreSQL** "
         "(`pg_stat_statements` calls of the statements tagged `/* runstats:stats-… */`: "
         "a scan of the runs or a read of the maintained counts, whichever answers the "

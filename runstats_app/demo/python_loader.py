@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from itertools import accumulate
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -13,32 +15,93 @@ from sqlalchemy.orm import Session
 from ..ids import new_run_id
 from ..models import PipelineRun, RunAnnotation, StatusChange
 from ..statuses import RunStatus, is_retry, is_terminal
+from .catalog import Catalog, Member, Pipeline, build_catalog
 from .shape import (
     ACTIVE_PATHS,
+    ACTIVE_SHARE_OF_RECENT,
     ENVIRONMENTS,
     FINISHED_PATHS,
-    PIPELINES,
+    GIT_SHA_SHARE,
+    OUTSIDE_TEAM_SHARE,
+    RECENCY,
+    RECENT,
+    SERVICE_SHARE,
     SPAN,
-    TEAMS,
-    USERS,
+    SYSTEM_SHARE,
+    DemoShape,
     LifecyclePaths,
+    git_sha,
     retries_of,
 )
 
 BATCH_SIZE = 5000
+T = TypeVar("T")
 
 
-def _pick(rng: random.Random, paths: LifecyclePaths) -> tuple[RunStatus, ...]:
-    weights = [w for w, _ in paths]
-    return rng.choices([p for _, p in paths], weights=weights)[0]
+class _Weighted(Generic[T]):
+    """Items drawn in proportion to their weights (a bisection on cumulative weights)."""
+
+    def __init__(self, items: Sequence[T], weights: Sequence[float]) -> None:
+        self.items = list(items)
+        self.cumulative = list(accumulate(weights))
+
+    def draw(self, rng: random.Random) -> T:
+        return rng.choices(self.items, cum_weights=self.cumulative)[0]
+
+
+def _by_weight(items: Sequence[Member] | Sequence[Pipeline]) -> _Weighted[Any]:
+    return _Weighted(items, [item.weight for item in items])
+
+
+@dataclass(frozen=True)
+class _Platform:
+    """The catalog ready to draw from."""
+
+    pipelines: _Weighted[Pipeline]
+    teams: tuple[str, ...]
+    people: _Weighted[Member]
+    members: tuple[_Weighted[Member], ...]
+    service_accounts: _Weighted[Member]
+    environments: _Weighted[str]
+
+    @classmethod
+    def of(cls, catalog: Catalog) -> _Platform:
+        return cls(
+            pipelines=_by_weight(catalog.pipelines),
+            teams=catalog.teams,
+            people=_by_weight(catalog.people),
+            members=tuple(_by_weight(catalog.members(t)) for t in range(len(catalog.teams))),
+            service_accounts=_by_weight(catalog.service_accounts),
+            environments=_Weighted(
+                [name for name, _ in ENVIRONMENTS], [weight for _, weight in ENVIRONMENTS]
+            ),
+        )
+
+    def creator(self, rng: random.Random, team: int) -> str | None:
+        draw = rng.random()
+        if draw < SYSTEM_SHARE:
+            return None
+        if draw < SYSTEM_SHARE + SERVICE_SHARE:
+            return self.service_accounts.draw(rng).name
+        if rng.random() < OUTSIDE_TEAM_SHARE:
+            return self.people.draw(rng).name
+        return self.members[team].draw(rng).name
+
+
+def _by_path_weight(paths: LifecyclePaths) -> _Weighted[tuple[RunStatus, ...]]:
+    return _Weighted([path for _, path in paths], [weight for weight, _ in paths])
+
+
+ACTIVE, FINISHED = _by_path_weight(ACTIVE_PATHS), _by_path_weight(FINISHED_PATHS)
 
 
 def _make_run(
-    rng: random.Random, now: datetime
+    rng: random.Random, now: datetime, platform: _Platform
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    created_at = now - SPAN * (rng.random() ** 1.5)
-    recent = now - created_at < timedelta(hours=6)
-    path = _pick(rng, ACTIVE_PATHS if recent and rng.random() < 0.5 else FINISHED_PATHS)
+    created_at = now - SPAN * (rng.random() ** RECENCY)
+    recent = now - created_at < RECENT
+    active = recent and rng.random() < ACTIVE_SHARE_OF_RECENT
+    path = (ACTIVE if active else FINISHED).draw(rng)
     run_id = new_run_id(int(created_at.timestamp() * 1000))
     retries = retries_of(path)
     status, at, attempt = RunStatus.QUEUED, created_at, 1
@@ -65,11 +128,11 @@ def _make_run(
             }
         )
         status, at = target, new_at
-    user = rng.choice(USERS) if rng.random() > 0.05 else None
+    pipeline = platform.pipelines.draw(rng)
     run = {
         "id": run_id,
-        "name": rng.choice(PIPELINES),
-        "created_by": user,
+        "name": pipeline.name,
+        "created_by": platform.creator(rng, pipeline.team),
         "created_at": created_at,
         "updated_at": at,
         "status": status.value,
@@ -80,31 +143,31 @@ def _make_run(
         "max_attempts": max(attempt, retries + rng.choice((1, 1, 2, 3))),
     }
     annotations = [
-        {"run_id": run_id, "key": "team", "value": rng.choice(TEAMS)},
-        {"run_id": run_id, "key": "env", "value": rng.choice(ENVIRONMENTS)},
+        {"run_id": run_id, "key": "team", "value": platform.teams[pipeline.team]},
+        {"run_id": run_id, "key": "env", "value": platform.environments.draw(rng)},
     ]
-    if rng.random() < 0.3:
-        annotations.append(
-            {"run_id": run_id, "key": "git_sha", "value": f"{rng.getrandbits(40):010x}"}
-        )
+    if rng.random() < GIT_SHA_SHARE:
+        annotations.append({"run_id": run_id, "key": "git_sha", "value": git_sha(run_id)})
     return run, annotations, history
 
 
 def load_demo_data_in_python(
     session: Session,
     count: int,
+    shape: DemoShape,
     seed: int | None = None,
     progress: Callable[[int], Any] | None = None,
 ) -> None:
     """Insert `count` runs in batches, one transaction per batch."""
     rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+    platform = _Platform.of(build_catalog(shape))
     now = datetime.now(UTC)
     remaining = count
     while remaining:
         size = min(BATCH_SIZE, remaining)
         runs, annotations, history = [], [], []
         for _ in range(size):
-            run, run_annotations, run_history = _make_run(rng, now)
+            run, run_annotations, run_history = _make_run(rng, now, platform)
             runs.append(run)
             annotations.extend(run_annotations)
             history.extend(run_history)

@@ -1,9 +1,10 @@
 """Demo data generated inside PostgreSQL: one INSERT ... SELECT per table and batch.
 
-Python only describes the data (the lifecycle paths and their weights, in
-shape.py); PostgreSQL draws the random numbers and writes the rows, so no
-row crosses the wire. Run ids follow the app's layout (base32 milliseconds,
-then 80 random bits) so they sort like ids the API assigns.
+Python only describes the data (the catalog of teams, people and pipelines,
+the lifecycle paths and every weight: shape.py, catalog.py); PostgreSQL draws
+the random numbers and writes the rows, so no run crosses the wire. Run ids
+follow the app's layout (base32 milliseconds, then 80 random bits) so they
+sort like ids the API assigns.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from ..statuses import RunStatus, is_terminal
+from .catalog import build_catalog
 from .shape import (
     ACTIVE_PATHS,
-    ENVIRONMENTS,
+    ACTIVE_SHARE_OF_RECENT,
     FINISHED_PATHS,
-    PIPELINES,
+    GIT_SHA_SHARE,
+    OUTSIDE_TEAM_SHARE,
+    RECENCY,
+    RECENT,
+    SERVICE_SHARE,
     SPAN,
-    TEAMS,
-    USERS,
+    SYSTEM_SHARE,
+    DemoShape,
     retries_of,
 )
+from .sql_catalog import create_catalog_tables, lower_bounds
 
 BATCH_SIZE = 100_000
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -46,23 +53,12 @@ def _base32(expression: str, chars: int) -> str:
     )
 
 
-def _random_item(parameter: str) -> str:
-    """SQL for a uniformly drawn element of the text-array bind parameter `parameter`."""
-    array = f"CAST(:{parameter} AS text[])"
-    return f"({array})[1 + floor(random() * cardinality({array}))::int]"
+def _draw(lowers: str) -> str:
+    """SQL for a weighted draw: the 1-based index of an item (sql_catalog.py)."""
+    return f"width_bucket(random(), CAST(:{lowers} AS float8[]))"
 
 
 FINISHED_FIRST_ID, ACTIVE_FIRST_ID = 1, 101
-
-
-def _lower_bounds(paths: Any) -> list[float]:
-    """Where each path's share of [0, 1) starts: width_bucket() then picks a path in C."""
-    total = sum(weight for weight, _ in paths)
-    bounds, cumulative = [], 0.0
-    for weight, _ in paths:
-        bounds.append(cumulative)
-        cumulative += weight / total
-    return bounds
 
 
 def _path_rows(paths: Any, first_id: int) -> list[dict[str, Any]]:
@@ -93,7 +89,8 @@ def _path_rows(paths: Any, first_id: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _setup(session: Session, seed: int | None) -> None:
+def _setup(session: Session, shape: DemoShape, seed: int | None) -> dict[str, Any]:
+    """Create the loader's temporary tables; return the batches' bind parameters."""
     session.execute(text("DROP TABLE IF EXISTS pg_temp.demo_paths"))
     session.execute(
         text(
@@ -112,12 +109,25 @@ def _setup(session: Session, seed: int | None) -> None:
         ),
         rows,
     )
+    draws = create_catalog_tables(session, build_catalog(shape))
     if seed is not None:
         session.execute(text("SELECT setseed(:s)"), {"s": math.sin(seed)})
+    return {
+        **draws,
+        "span": SPAN.total_seconds(),
+        "recency": RECENCY,
+        "recent": RECENT,
+        "active_share": ACTIVE_SHARE_OF_RECENT,
+        "active_lowers": lower_bounds([weight for weight, _ in ACTIVE_PATHS]),
+        "finished_lowers": lower_bounds([weight for weight, _ in FINISHED_PATHS]),
+        "system_share": SYSTEM_SHARE,
+        "service_share": SERVICE_SHARE,
+        "outside_share": OUTSIDE_TEAM_SHARE,
+        "git_sha_share": GIT_SHA_SHARE,
+    }
 
 
-def _batch(session: Session, size: int) -> None:
-    span_seconds = SPAN.total_seconds()
+def _batch(session: Session, size: int, draws: dict[str, Any]) -> None:
     for setting in (
         "statement_timeout = 0",
         "synchronous_commit = off",
@@ -132,24 +142,43 @@ def _batch(session: Session, size: int) -> None:
             CREATE TEMP TABLE demo_batch AS
             WITH drawn AS (
                 SELECT g,
-                       now() - make_interval(secs => :span * power(random(), 1.5)) AS created_at,
+                       now() - make_interval(secs => :span * power(random(), :recency))
+                           AS created_at,
                        random() AS pick, random() AS active_draw, random() AS pace_draw,
                        (random() * 1099511627776)::bigint AS r1,
-                       (random() * 1099511627776)::bigint AS r2
+                       (random() * 1099511627776)::bigint AS r2,
+                       {_draw("pipeline_lowers")} AS pipeline_rank,
+                       random() AS creator_kind, random() AS outside_draw,
+                       random() AS creator_draw,
+                       {_draw("service_lowers")} AS service_number,
+                       {_draw("people_lowers")} AS person_number,
+                       {_draw("env_lowers")} AS env_number,
+                       random() < :git_sha_share AS has_git_sha
                 FROM generate_series(1, :size) AS g
             ), chosen AS (
-                SELECT d.*,
-                       (now() - d.created_at < interval '6 hours'
-                        AND d.active_draw < 0.5) AS active
+                SELECT d.*, q.name, q.team,
+                       (now() - d.created_at < :recent
+                        AND d.active_draw < :active_share) AS active,
+                       CASE
+                           WHEN d.creator_kind < :system_share THEN NULL
+                           WHEN d.creator_kind < :system_share + :service_share
+                               THEN :people + d.service_number
+                           WHEN d.outside_draw < :outside_share THEN d.person_number
+                           ELSE width_bucket(q.team_index + 0.5 * d.creator_draw,
+                                             CAST(:member_lowers AS float8[]))
+                       END AS creator_number
                 FROM drawn d
+                JOIN demo_pipelines q ON q.rank = d.pipeline_rank
             )
-            SELECT c.g, c.created_at, p.*,
+            SELECT c.g, c.created_at, c.name, c.team, u.name AS created_by,
+                   (CAST(:envs AS text[]))[c.env_number] AS env, c.has_git_sha, p.*,
                    LEAST(-ln(1 - c.pace_draw) * 900,
                          extract(epoch FROM now() - c.created_at) / (p.total_offset + 0.01))
                        AS pace,
                    {_base32("(extract(epoch FROM c.created_at) * 1000)::bigint", 10)}
                    || {_base32("c.r1", 8)} || {_base32("c.r2", 8)} AS id
             FROM chosen c
+            LEFT JOIN demo_creators u ON u.number = c.creator_number
             JOIN demo_paths p ON p.path_id = CASE
                 WHEN c.active THEN {ACTIVE_FIRST_ID - 1}
                     + width_bucket(c.pick, CAST(:active_lowers AS float8[]))
@@ -158,24 +187,14 @@ def _batch(session: Session, size: int) -> None:
             END
             """
         ),
-        {
-            "span": span_seconds,
-            "size": size,
-            "active_lowers": _lower_bounds(ACTIVE_PATHS),
-            "finished_lowers": _lower_bounds(FINISHED_PATHS),
-        },
+        {**draws, "size": size},
     )
     session.execute(
         text(
-            f"""
+            """
             INSERT INTO pipeline_runs (id, name, created_by, created_at, updated_at, status,
                 status_updated_at, started_at, ended_at, attempt, max_attempts)
-            SELECT id,
-                   {_random_item("pipelines")},
-                   CASE WHEN random() < 0.05 THEN NULL
-                        ELSE {_random_item("users")}
-                   END,
-                   created_at,
+            SELECT id, name, created_by, created_at,
                    created_at + make_interval(secs => pace * total_offset),
                    final,
                    created_at + make_interval(secs => pace * total_offset),
@@ -188,24 +207,21 @@ def _batch(session: Session, size: int) -> None:
             FROM demo_batch
             ORDER BY id
             """
-        ),
-        {"pipelines": list(PIPELINES), "users": list(USERS)},
+        )
     )
     session.execute(
         text(
-            f"""
+            """
             INSERT INTO run_annotations (run_id, key, value)
-            SELECT id, 'team', {_random_item("teams")}
-            FROM demo_batch
+            SELECT id, 'team', team FROM demo_batch
             UNION ALL
-            SELECT id, 'env', {_random_item("envs")}
-            FROM demo_batch
+            SELECT id, 'env', env FROM demo_batch
             UNION ALL
-            SELECT id, 'git_sha', substr(md5(id), 1, 10) FROM demo_batch WHERE random() < 0.3
+            SELECT id, 'git_sha', substr(encode(sha256(convert_to(id, 'UTF8')), 'hex'), 1, 40)
+            FROM demo_batch WHERE has_git_sha
             ORDER BY 1, 2
             """
-        ),
-        {"teams": list(TEAMS), "envs": list(ENVIRONMENTS)},
+        )
     )
     session.execute(
         text(
@@ -229,14 +245,15 @@ _TABLE_OIDS = "CAST(:tables AS regclass[])"
 def _load(
     session: Session,
     sizes: list[int],
+    shape: DemoShape,
     seed: int | None,
     progress: Callable[[int], Any],
     commit_each_batch: bool,
 ) -> None:
     """One loader: its own temporary tables, one transaction per batch unless told otherwise."""
-    _setup(session, seed)
+    draws = _setup(session, shape, seed)
     for size in sizes:
-        _batch(session, size)
+        _batch(session, size, draws)
         if commit_each_batch:
             session.commit()
         progress(size)
@@ -290,6 +307,7 @@ def _drop_secondary_structures(session: Session) -> list[str]:
 def load_demo_data_in_database(
     session: Session,
     count: int,
+    shape: DemoShape,
     seed: int | None = None,
     progress: Callable[[int], Any] | None = None,
     stage: Callable[[str], Any] | None = None,
@@ -309,7 +327,7 @@ def load_demo_data_in_database(
     announce = stage or (lambda _name: None)
     bind = session.get_bind()
     if not isinstance(bind, Engine):
-        _load(session, sizes, seed, report, commit_each_batch=True)
+        _load(session, sizes, shape, seed, report, commit_each_batch=True)
         session.execute(text("ANALYZE pipeline_runs"))
         session.execute(text("ANALYZE run_annotations"))
         session.commit()
@@ -317,7 +335,7 @@ def load_demo_data_in_database(
     with bind.connect() as connection, Session(bind=connection) as own:
         if _claim_empty_tables(own):
             rebuild = _drop_secondary_structures(own)
-            _load(own, sizes, seed, report, commit_each_batch=False)
+            _load(own, sizes, shape, seed, report, commit_each_batch=False)
             announce("Building indexes")
             own.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
             for statement in rebuild:
@@ -325,10 +343,12 @@ def load_demo_data_in_database(
             own.commit()
         else:
             own.rollback()
-            _load(own, sizes, seed, report, commit_each_batch=True)
+            _load(own, sizes, shape, seed, report, commit_each_batch=True)
     # VACUUM sets the visibility map, so "my runs" stats are index-only scans
-    # from the start instead of after autovacuum's first pass.
+    # from the start instead of after autovacuum's first pass. It outlasts the
+    # app's statement timeout from about ten million runs on.
     announce("Vacuuming")
     with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("SET statement_timeout = 0"))
         for table in TABLES:
             connection.execute(text(f"VACUUM (ANALYZE) {table}"))
