@@ -95,6 +95,11 @@ class Database:
     def engine(self) -> Engine:
         return self._state().engine
 
+    def maintenance_engine(self) -> Engine:
+        """The database without a statement timeout, for commands that read every run."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        return make_engine(url, statement_timeout_ms=0, application_name="runstats-maintenance")
+
     @contextmanager
     def scan_session(self) -> Iterator[Session]:
         """A read-only session on the scans' pool (the test's connection when one is joined)."""

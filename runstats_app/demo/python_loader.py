@@ -21,6 +21,7 @@ from .shape import (
     ACTIVE_SHARE_OF_RECENT,
     ENVIRONMENTS,
     FINISHED_PATHS,
+    GIT_SHA_KEY,
     GIT_SHA_SHARE,
     OUTSIDE_TEAM_SHARE,
     RECENCY,
@@ -147,7 +148,7 @@ def _make_run(
         {"run_id": run_id, "key": "env", "value": platform.environments.draw(rng)},
     ]
     if rng.random() < GIT_SHA_SHARE:
-        annotations.append({"run_id": run_id, "key": "git_sha", "value": git_sha(run_id)})
+        annotations.append({"run_id": run_id, "key": GIT_SHA_KEY, "value": git_sha(run_id)})
     return run, annotations, history
 
 

@@ -52,6 +52,7 @@ SYSTEM_SHARE = 0.05
 SERVICE_SHARE = 0.15
 OUTSIDE_TEAM_SHARE = 0.10
 GIT_SHA_SHARE = 1 / 3
+GIT_SHA_KEY = "git_sha"
 ENVIRONMENTS = (("prod", 60), ("staging", 15), ("dev", 25))
 KIND_SHARES = (
     ("train", 27),

@@ -6,9 +6,8 @@ import sys
 
 import click
 from flask import Flask
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
-from ..database import make_engine
 from ..extensions import db
 from ..models import PipelineRun
 from .counts.fold import fold_all
@@ -20,12 +19,6 @@ from .counts.verify import CountsNotReady, verify
 def stats() -> None:
     if db.engine.dialect.name != "postgresql":
         raise click.ClickException("Maintained counts need PostgreSQL; SQLite always scans.")
-
-
-def _maintenance_engine() -> Engine:
-    """The app's database without its statement timeout: these commands read every run."""
-    url = db.engine.url.render_as_string(hide_password=False)
-    return make_engine(url, statement_timeout_ms=0, application_name="runstats-maintenance")
 
 
 @stats.command(
@@ -41,7 +34,7 @@ def rebuild_command(
     db.session.remove()
     with click.progressbar(length=total, label="Counting runs") as bar:
         report = rebuild(
-            _maintenance_engine(),
+            db.maintenance_engine(),
             untrack=untrack_key,
             track=track_key,
             batch_runs=batch_runs,
@@ -52,7 +45,7 @@ def rebuild_command(
 
 @stats.command("fold", help="Fold the changes recorded so far into the counts.")
 def fold_command() -> None:
-    click.echo(f"Folded {fold_all(_maintenance_engine())} changes.")
+    click.echo(f"Folded {fold_all(db.maintenance_engine())} changes.")
 
 
 @stats.command(
@@ -62,7 +55,7 @@ def fold_command() -> None:
 @click.option("--seed", type=int, default=None, help="Random seed for a repeatable sample.")
 def verify_command(samples: int, seed: int | None) -> None:
     try:
-        differences = verify(_maintenance_engine(), samples, seed)
+        differences = verify(db.maintenance_engine(), samples, seed)
     except CountsNotReady as exc:
         raise click.ClickException(str(exc)) from None
     for difference in differences:

@@ -45,6 +45,18 @@ _FORGET_RANGE = "DELETE FROM run_count_deltas WHERE run_id > :after {until}"
 _UNTIL = "AND {column} <= :until"
 
 
+def stop_counting(engine: Engine) -> None:
+    """Record no changes and read no counts (the stats scan) until the next rebuild.
+
+    For bulk loads: counting each loaded run as a change would cost more than one
+    rebuild afterwards.
+    """
+    with engine.begin() as connection:
+        connection.execute(text("LOCK TABLE run_count_deltas IN EXCLUSIVE MODE"))
+        connection.execute(text("UPDATE run_count_state SET tracking = false, ready = false"))
+        connection.execute(text("DELETE FROM run_count_deltas"))
+
+
 @dataclass(frozen=True)
 class RebuildReport:
     runs: int
