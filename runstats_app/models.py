@@ -139,12 +139,19 @@ class ApiToken(Base):
     __table_args__ = (CheckConstraint("role IN ('reader', 'writer', 'admin')", name="role_known"),)
 
 
+PARTITIONS = "runstats_partitions"
+"""MetaData.info key: tables made as partitions of a declared table (PostgreSQL only)."""
+
+
 def autogenerate_filter(dialect_name: str) -> Callable[..., bool]:
-    """An Alembic include_object hook that skips items declared for other dialects."""
+    """An Alembic include_object hook that skips items declared for other dialects,
+    and the partitions of a partitioned table (part of the table the models declare)."""
 
     def include_object(
         obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
     ) -> bool:
+        if type_ == "table" and reflected and name in Base.metadata.info.get(PARTITIONS, ()):
+            return False
         ddl_if = getattr(obj, "_ddl_if", None)
         if ddl_if is None or ddl_if.dialect is None:
             return True

@@ -27,6 +27,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -58,6 +59,8 @@ from .tables import (
 from .timeline import Cover, Grain, cover
 
 READ = {STATEMENT_TAG: "stats-counts"}
+READ_MEMORY = text("SET LOCAL work_mem = '32MB'")
+"""Enough to sum a few hundred thousand counters in memory (reads only; for the transaction)."""
 SECONDS = {Grain.HOUR: 3600, Grain.DAY: 86400}
 _RUNS = PipelineRun.__table__
 
@@ -181,11 +184,7 @@ class _Key:
     of_moment: Callable[[Any], ColumnElement[Any]] | None
 
 
-def _rollup_names(rollup: Rollup) -> tuple[ColumnElement[Any], FromClause]:
-    return names.c.name, rollup.table.join(names, names.c.id == rollup.table.c.name_id)
-
-
-_BY_NAME = _Key(_rollup_names, None)
+_BY_NAME = _Key(lambda rollup: (rollup.table.c.name_id, rollup.table), None)
 
 
 def _history_key(unit: Grain) -> _Key:
@@ -215,11 +214,19 @@ def _matched(
     if whole.whole:
         column, source = key.of_rollup(rollup)
         r = rollup.table.c
-        parts.append(
-            select(column.label("key"), r.status.label("status"), r.runs.label("runs"))
+        summed = (
+            select(column.label("key"), r.status.label("status"), func.sum(r.runs).label("runs"))
             .select_from(source)
             .where(*_rollup_conditions(rollup, query), _buckets(rollup, whole))
+            .group_by(column, r.status)
         )
+        if of_moment is None:
+            # Summed per name id first; the names' text joins the few sums, not every row.
+            by_id = summed.subquery()
+            summed = select(names.c.name.label("key"), by_id.c.status, by_id.c.runs).join_from(
+                by_id, names, names.c.id == by_id.c.key
+            )
+        parts.append(summed)
         d = deltas.c
         parts.append(
             select(
@@ -261,10 +268,12 @@ def count_statuses(
         .having(func.sum(matched.c.runs) != 0)
         .cte("groups")
     )
+    distinct_names = select(groups.c.key).group_by(groups.c.key).subquery()
     statement = union_all(
         select(groups.c.status, func.sum(groups.c.runs)).group_by(groups.c.status),
-        select(literal(ALL_STATUSES, Integer), func.count(func.distinct(groups.c.key))),
+        select(literal(ALL_STATUSES, Integer), func.count()).select_from(distinct_names),
     ).execution_options(**READ)
+    session.execute(READ_MEMORY)
     by_status: dict[str, int] = {}
     total_pipelines = 0
     for status, count in session.execute(statement).all():
@@ -300,6 +309,7 @@ def count_buckets(
         .having(func.sum(matched.c.runs) != 0)
         .execution_options(**READ)
     )
+    session.execute(READ_MEMORY)
     counts: dict[datetime, dict[str, int]] = {}
     for number, status, runs in session.execute(statement).all():
         counts.setdefault(bucket_start(int(number), unit), {})[STATUS_NAMES[status]] = int(runs)

@@ -143,5 +143,13 @@ def rebuild(
             progress(runs)
         fold_all(engine)
         if until is None:
+            _vacuum(engine)
             return RebuildReport(counted, batches)
         after = until
+
+
+def _vacuum(engine: Engine) -> None:
+    """Give back the space the batches' deltas took, and plan the new rollups well."""
+    tables = ", ".join(["run_count_deltas", *(r.table.name for r in ROLLUPS)])
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f"VACUUM (ANALYZE) {tables}"))

@@ -31,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 
-from ...models import Base
+from ...models import PARTITIONS, Base
 from ...statuses import STATUS_NAMES
 from .timeline import Grain
 
@@ -114,6 +114,10 @@ class Rollup:
     def finest(self) -> Grain:
         return self.grains[0]
 
+    def partition(self, grain: Grain) -> str:
+        """The table of one grain: a query for that grain reads it alone (PostgreSQL)."""
+        return f"{self.table.name}_{grain.name.lower()}"
+
     @property
     def keys(self) -> tuple[str, ...]:
         """Its primary key, in index order (what readers constrain first, first)."""
@@ -126,7 +130,14 @@ class Rollup:
 def _rollup(
     name: str, *, by_label: bool, by_creator: bool, by_name: bool, grains: tuple[Grain, ...]
 ) -> Rollup:
-    spec = Rollup(Table(name, metadata), by_label, by_creator, by_name, grains)
+    spec = Rollup(
+        Table(name, metadata, postgresql_partition_by="LIST (grain)"),
+        by_label,
+        by_creator,
+        by_name,
+        grains,
+    )
+    metadata.info.setdefault(PARTITIONS, set()).update(spec.partition(g) for g in grains)
     types = {"grain": SmallInteger, "status": SmallInteger}
     for key in spec.keys:
         spec.table.append_column(Column(key, types.get(key, Integer), primary_key=True))
