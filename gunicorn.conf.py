@@ -15,7 +15,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2)
 # requests on its other threads; the scans themselves are bounded per process
 # (RUNSTATS_STATS_SCANS_PER_PROCESS, below the thread count) and in all.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+# gunicorn turns a sync worker with threads into gthread: threads only for gthread.
+threads = int(os.environ.get("GUNICORN_THREADS", "4" if worker_class == "gthread" else "1"))
+# gunicorn 27's control socket is one per home directory: several masters on a host
+# (the tests, the benchmarks) would share it, and stopping one waits on it.
+control_socket_disable = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = 5

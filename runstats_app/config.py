@@ -36,6 +36,8 @@ class Settings:
     stats_scans_total: int = 2
     stats_scan_timeout_ms: int = 0
     trusted_proxies: int = 0
+    database_replica_urls: str = ""
+    replica_max_lag_ms: int = 5000
     test_scan_sleep_ms: int = 0
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -77,6 +79,16 @@ class Settings:
                 f"RUNSTATS_STATS_SCANS_TOTAL must be between 1 and 1024, got "
                 f"{self.stats_scans_total}"
             )
+        if self.replica_max_lag_ms < 0:
+            raise ConfigError(
+                f"RUNSTATS_REPLICA_MAX_LAG_MS must be 0 or more, got {self.replica_max_lag_ms}"
+            )
+        for url in self.replica_urls:
+            if not url.startswith("postgresql"):
+                raise ConfigError(
+                    "RUNSTATS_DATABASE_REPLICA_URLS takes PostgreSQL URLs (streaming "
+                    f"replicas), got {url.split(':')[0]!r}"
+                )
         if not 0 <= self.trusted_proxies <= 10:
             raise ConfigError(
                 f"RUNSTATS_TRUSTED_PROXIES must be between 0 and 10, got {self.trusted_proxies}"
@@ -86,6 +98,11 @@ class Settings:
                 "RUNSTATS_STATS_WAIT_MS must exceed the stats lease "
                 f"({self.stats_wait_ms} <= {self.lease_ms}): waiters must outlive a dead owner"
             )
+
+    @property
+    def replica_urls(self) -> tuple[str, ...]:
+        """The streaming replicas' URLs, in the order given."""
+        return tuple(u.strip() for u in self.database_replica_urls.split(",") if u.strip())
 
     @property
     def scan_timeout_ms(self) -> int:

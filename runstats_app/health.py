@@ -29,7 +29,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 @public
 def readyz() -> tuple[Response, int]:
-    """Ready when the database answers; Redis is reported but optional (stats degrade)."""
+    """Ready when the database answers; Redis and replicas are reported but optional."""
     checks: dict[str, str] = {}
     try:
         with db.engine.connect() as connection:
@@ -49,7 +49,11 @@ def readyz() -> tuple[Response, int]:
             current_app.logger.warning("readiness: Redis unreachable: %s", type(exc).__name__)
             checks["redis"] = "unavailable"
     ready = checks["database"] == "ok"
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
+    answer: dict[str, object] = {"status": "ok" if ready else "unavailable", "checks": checks}
+    if db.replicas is not None:
+        # Reported, never a reason to be unready: reads fall back to the primary.
+        answer["replicas"] = db.replicas.report()
+    return jsonify(answer), 200 if ready else 503
 
 
 @bp.get("/metrics")

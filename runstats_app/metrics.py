@@ -60,6 +60,17 @@ stats_answers = Counter(
     "Stats and history computations by where they read (counts or scan).",
     ["source"],
 )
+database_reads = Counter(
+    "runstats_database_reads",
+    "Reads that may lag (lists, stats, history) by where they ran: primary or replica.",
+    ["target"],
+)
+replica_lag_seconds = Gauge(
+    "runstats_replica_lag_seconds",
+    "How far each replica is behind the primary, as last measured.",
+    ["replica"],
+    multiprocess_mode="max",
+)
 aggregate_query_seconds = Histogram(
     "runstats_aggregate_query_seconds",
     "Duration of the stats GROUP BY query.",

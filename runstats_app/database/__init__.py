@@ -1,31 +1,60 @@
-"""The database: engines, one session per request, and the scans' own small pool.
+"""The database: the primary (writes, and reads that must see them), replicas for reads
+that may lag, and one session per request.
 
-Scans (stats aggregates that read runs) get an engine of their own: a pool no
-larger than the scans one process may run, a shorter statement timeout, and
-no parallel workers (on a small machine one parallel scan takes every core),
-so that however many scans are asked for, the pool every other route needs is
-untouched.
+Routing is chosen up front, per kind of work, not per statement (SQLAlchemy's
+documented reader/writer approach): writes, a single run and its history use
+the request's session on the primary, so a client reads its own writes;
+lists, stats and history go through `read`, which picks a usable replica
+(replicas.py) and falls back to the primary, never to an error, when there is
+none or it fails. No session sticks to the primary after a write (GitLab's
+load balancer does, replaying a user's last write position): the contract lets
+lists and stats lag by up to RUNSTATS_REPLICA_MAX_LAG_MS, and what must not lag
+is read from the primary anyway.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from ..config import Settings
+from ..metrics import database_reads
 from .engines import SQLITE_IMMEDIATE, STATEMENT_TAG, make_engine
+from .replicas import Replica, ReplicaSet
+from .targets import READ, SCAN, SNAPSHOT, Target
 
-SCAN_SERVER_SETTINGS = {"max_parallel_workers_per_gather": "0"}
-__all__ = ["SQLITE_IMMEDIATE", "STATEMENT_TAG", "Database", "make_engine", "write_transaction"]
+__all__ = [
+    "READ",
+    "SCAN",
+    "SNAPSHOT",
+    "SQLITE_IMMEDIATE",
+    "STATEMENT_TAG",
+    "Database",
+    "Read",
+    "make_engine",
+    "write_transaction",
+]
 
 log = logging.getLogger(__name__)
+PRIMARY, REPLICA = "primary", "replica"
+Value = TypeVar("Value")
+
+
+@dataclass(frozen=True)
+class Read(Generic[Value]):
+    """What a read found, where, and how far behind the primary its data may be."""
+
+    value: Value
+    target: str
+    lag_seconds: float
 
 
 class _AppSession(Session):
@@ -33,19 +62,24 @@ class _AppSession(Session):
 
     def get_bind(self, mapper: Any = None, clause: Any = None, **kwargs: Any) -> Any:
         state = current_app.extensions["runstats_db"]
-        return state.override_bind or state.engine
+        return state.override_bind or state.primary.engine
 
 
 class _DatabaseState:
-    def __init__(self, engine: Engine, scan_engine: Engine) -> None:
-        self.engine = engine
-        self.scan_engine = scan_engine
-        self.snapshot_engine = engine
-        if engine.dialect.name == "postgresql":
-            self.snapshot_engine = engine.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
+    def __init__(self, primary: Target, replicas: ReplicaSet | None) -> None:
+        self.primary = primary
+        self.replicas = replicas
         self.override_bind: Connection | None = None
+
+
+def _unreachable(error: DBAPIError) -> bool:
+    """A connection failure (or a standby cancelling for recovery), not a query's own fault."""
+    return bool(error.connection_invalidated) or type(error.orig).__name__ in (
+        "OperationalError",
+        "SerializationFailure",
+        "AdminShutdown",
+        "ConnectionFailure",
+    )
 
 
 class Database:
@@ -62,18 +96,18 @@ class Database:
         )
 
     def init_app(self, app: Flask, url: str, settings: Settings) -> None:
-        engine = make_engine(url, settings.statement_timeout_ms)
-        scan_engine = engine
-        if engine.dialect.name == "postgresql":
-            scan_engine = make_engine(
-                url,
-                settings.scan_timeout_ms,
-                pool_size=settings.stats_scans_per_process,
-                max_overflow=0,
-                server_settings=SCAN_SERVER_SETTINGS,
-                application_name="runstats-scan",
+        primary = Target(url, settings, "runstats")
+        replicas = None
+        if settings.replica_urls:
+            replicas = ReplicaSet(
+                primary.engine,
+                [
+                    Replica(replica_url, lambda u: Target(u, settings, "runstats-replica"))
+                    for replica_url in settings.replica_urls
+                ],
+                settings.replica_max_lag_ms,
             )
-        app.extensions["runstats_db"] = _DatabaseState(engine, scan_engine)
+        app.extensions["runstats_db"] = _DatabaseState(primary, replicas)
 
         @app.teardown_appcontext
         def _remove_session(_exc: BaseException | None) -> None:
@@ -93,42 +127,44 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        return self._state().engine
+        """The primary's engine."""
+        return self._state().primary.engine
+
+    @property
+    def replicas(self) -> ReplicaSet | None:
+        return self._state().replicas
 
     def maintenance_engine(self) -> Engine:
-        """The database without a statement timeout, for commands that read every run."""
+        """The primary without a statement timeout, for commands that read every run."""
         url = self.engine.url.render_as_string(hide_password=False)
         return make_engine(url, statement_timeout_ms=0, application_name="runstats-maintenance")
 
-    @contextmanager
-    def scan_session(self) -> Iterator[Session]:
-        """A read-only session on the scans' pool (the test's connection when one is joined)."""
-        state = self._state()
-        if state.override_bind is not None:
-            yield self.session()
-            return
-        with Session(bind=state.scan_engine) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+    def read(self, work: Callable[[Session], Value], kind: str = READ) -> Read[Value]:
+        """`work` on a usable replica, else on the primary; a replica that fails is skipped.
 
-    @contextmanager
-    def snapshot_session(self) -> Iterator[Session]:
-        """A read-only session whose statements all see one snapshot (REPEATABLE READ).
-
-        For the maintained counts: their state and their rows must agree. Read-only
-        and without a transaction id, so it runs on a hot standby too.
+        `kind`: READ (lists), SNAPSHOT (one REPEATABLE READ snapshot, read-only), SCAN
+        (the scans' pool). Tests that joined a connection read through it.
         """
         state = self._state()
         if state.override_bind is not None:
-            yield self.session()
-            return
-        with Session(bind=state.snapshot_engine) as session:
+            return Read(work(self.session()), PRIMARY, 0.0)
+        replica = state.replicas.choose() if state.replicas is not None else None
+        if replica is not None:
             try:
-                yield session
-            finally:
-                session.rollback()
+                with replica.target.session(kind) as session:
+                    value = work(session)
+                database_reads.labels(target=REPLICA).inc()
+                return Read(value, REPLICA, replica.lag_seconds)
+            except DBAPIError as exc:
+                if not _unreachable(exc):
+                    raise
+                assert state.replicas is not None
+                state.replicas.failed(replica, exc)
+        database_reads.labels(target=PRIMARY).inc()
+        if kind == READ:
+            return Read(work(self.session()), PRIMARY, 0.0)
+        with state.primary.session(kind) as session:
+            return Read(work(session), PRIMARY, 0.0)
 
     def use_connection(self, connection: Connection | None) -> None:
         """Run the current app's sessions inside `connection` (tests join a transaction)."""

@@ -49,9 +49,11 @@ class PipelineRuns(MethodView):
         binding = filter_binding(found.sent.raw if found.sent else None, found.statuses)
         tokens = _page_tokens()
         after = tokens.decode(args["page_token"], binding) if "page_token" in args else None
-        page = service.list_runs(
-            db.session(), found.tree, found.statuses, args["page_size"], after
-        )
+        page = db.read(
+            lambda session: service.list_runs(
+                session, found.tree, found.statuses, args["page_size"], after
+            )
+        ).value
         return {
             "pipeline_runs": page.runs,
             "next_page_token": (

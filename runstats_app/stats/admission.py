@@ -7,8 +7,8 @@ admitted: a slot of this process (a semaphore) and, when Redis is usable, a
 slot of the deployment (a sorted set of leases that expire, so a killed worker
 frees its slot; one client may hold at most a share of them). A request that
 is not admitted does not wait: the cache answers it at once (stale, or 503
-with a Retry-After of when a slot is likely to free). Reads of maintained
-counts are never asked here.
+with a Retry-After of when a slot is likely to free, spread by how many were
+refused lately). Reads of maintained counts are never asked here.
 
 The slots' key has a hash tag of its own: on a Redis Cluster it lives in one
 slot apart from every stats key, and no script touches both.
@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +51,25 @@ class Refusal:
 
     scope: str
     retry_after: int
+
+
+REFUSALS_WINDOW_SECONDS = 5.0
+
+
+class RecentRefusals:
+    """How many scans this process refused in the last few seconds: the queue of callers
+    that will ask again."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque(maxlen=10_000)
+        self._lock = threading.Lock()
+
+    def add(self, now: float) -> int:
+        with self._lock:
+            self._times.append(now)
+            while self._times and self._times[0] < now - REFUSALS_WINDOW_SECONDS:
+                self._times.popleft()
+            return len(self._times)
 
 
 class ScanDurations:
@@ -81,6 +102,7 @@ class ScanAdmission:
         self.client = client
         self.breaker = breaker
         self.durations = ScanDurations()
+        self.refusals = RecentRefusals()
         self._warn = warn
         self._process_slots = threading.BoundedSemaphore(per_process)
         self._starts: dict[str, float] = {}
@@ -156,10 +178,17 @@ class ScanAdmission:
             return min(self._starts.values(), default=time.monotonic())
 
     def _refused(self, scope: str, oldest_start: float, now: float) -> Refusal:
-        """When the oldest running scan of the full scope is likely done, within the lease."""
-        likely_free_in = oldest_start + self.durations.seconds - now
+        """When to ask again: once the oldest running scan of the full scope is likely done,
+        spread over the time the slots need for everyone refused lately (jittered), so
+        that a flood's retries do not all come back at once; within the lease."""
+        scan_seconds = self.durations.seconds
+        likely_free_in = max(oldest_start + scan_seconds - now, 0.0)
+        waiting = self.refusals.add(time.monotonic())
+        slots = self.per_process if scope == PROCESS else self.total
+        spread = scan_seconds * waiting / slots
         lease_seconds = self.lease_ms / 1000
-        retry_after = max(1, math.ceil(min(max(likely_free_in, 0.0), lease_seconds)))
+        wait = likely_free_in + random.uniform(0.0, spread)  # noqa: S311 - jitter
+        retry_after = max(1, math.ceil(min(wait, lease_seconds)))
         stats_scans_refused.labels(scope=scope).inc()
         self._warn(
             f"refused-{scope}",

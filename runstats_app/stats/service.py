@@ -8,17 +8,18 @@ only on a miss, the first time the cache asks (a hit costs nothing of it).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
 from ..auth import current_identity
 from ..config import Settings
+from ..database import SCAN as SCAN_POOL
+from ..database import SNAPSHOT, Read
 from ..extensions import db
 from ..filters.nodes import FilterNode
 from ..metrics import aggregate_query_seconds, stats_answers
@@ -52,28 +53,23 @@ def caller() -> str:
     return "anonymous"
 
 
-@contextmanager
-def _scan_session() -> Iterator[Session]:
-    """The scans' session; a test deployment may make every scan hold it longer."""
+def _hold_if_testing(session: Session) -> None:
+    """A test deployment may make every scan hold its session longer, as a huge table would."""
     settings: Settings = current_app.config["RUNSTATS"]
-    with db.scan_session() as session:
-        if settings.test_scan_sleep_ms:
-            hold_scan(session, settings.test_scan_sleep_ms)
-        yield session
+    if settings.test_scan_sleep_ms:
+        hold_scan(session, settings.test_scan_sleep_ms)
 
 
-def _timed(source: str, count: Callable[[], Counted]) -> tuple[Counted, datetime]:
-    cached_at = datetime.now(UTC)
-    started = time.perf_counter()
-    try:
-        return count(), cached_at
-    finally:
-        aggregate_query_seconds.observe(time.perf_counter() - started)
-        stats_answers.labels(source=source).inc()
+NOT_READY = object()
+"""What a counts read answers when, in its snapshot, the counts turned out not ready."""
 
 
 class _Computation:
-    """The filter of one request, read from the counts when they answer it, else scanned."""
+    """The filter of one request, read from the counts when they answer it, else scanned.
+
+    Every read may run on a replica (database.read); the answer's cached_at is when
+    its query began, less how far behind the data it read may be.
+    """
 
     def __init__(self, tree: FilterNode | None, statuses: Sequence[str] | None) -> None:
         self.tree = tree
@@ -81,8 +77,7 @@ class _Computation:
 
     @cached_property
     def counts_query(self) -> CountsQuery | None:
-        with db.snapshot_session() as session:
-            state = read_state(session)
+        state = db.read(read_state, SNAPSHOT).value
         if not state.ready:
             return None
         return plan(self.tree, self.statuses, state.untracked_keys)
@@ -101,14 +96,29 @@ class _Computation:
         (A rebuild starting between the plan and the read makes this one scan unadmitted.)
         """
         query = self.counts_query
+        started = time.perf_counter()
+        began = datetime.now(UTC)
         if query is not None:
-            with db.snapshot_session() as session:
-                if read_state(session).ready:
-                    counted, cached_at = _timed(COUNTS, lambda: from_counts(session, query))
-                    return counted, cached_at, COUNTS
-        with _scan_session() as session:
-            counted, cached_at = _timed(SCAN, lambda: scan(session))
-        return counted, cached_at, SCAN
+
+            def counted(session: Session) -> Any:
+                return from_counts(session, query) if read_state(session).ready else NOT_READY
+
+            found = db.read(counted, SNAPSHOT)
+            if found.value is not NOT_READY:
+                return found.value, self._answered(COUNTS, began, started, found), COUNTS
+
+        def scanned(session: Session) -> Counted:
+            _hold_if_testing(session)
+            return scan(session)
+
+        found = db.read(scanned, SCAN_POOL)
+        return found.value, self._answered(SCAN, began, started, found), SCAN
+
+    @staticmethod
+    def _answered(source: str, began: datetime, started: float, found: Read[Any]) -> datetime:
+        aggregate_query_seconds.observe(time.perf_counter() - started)
+        stats_answers.labels(source=source).inc()
+        return began - timedelta(seconds=found.lag_seconds)
 
 
 class StatsComputation(_Computation):

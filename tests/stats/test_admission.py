@@ -125,7 +125,18 @@ def test_retry_after_follows_how_long_scans_take(server):
     with ExitStack() as stack:
         hold(stack, admission)
         refusal = hold(stack, admission)
-    assert refusal is not None and 3 <= refusal.retry_after <= 4
+    assert refusal is not None and 3 <= refusal.retry_after <= LEASE_MS // 1000
+
+
+def test_retries_of_many_refused_callers_are_spread_out(server):
+    admission = make(server, per_process=1, total=5)
+    for _ in range(40):
+        admission.durations.record(1.0)
+    with ExitStack() as stack:
+        hold(stack, admission)
+        refusals = [hold(stack, admission) for _ in range(40)]
+    waits = [r.retry_after for r in refusals if r is not None]
+    assert len(waits) == 40 and min(waits) <= 2 and len(set(waits)) >= 3
 
 
 def test_retry_after_never_exceeds_the_lease(server):
