@@ -232,7 +232,11 @@ def _flood(
     url: str, paths: list[str], callers: list[dict[str, str]], window: float
 ) -> tuple[list[Answer], float]:
     """Every path asked at once, one client each; a 503 asked again after its Retry-After
-    while the window lasts. The answers, and when the clients were released."""
+    while the window lasts. The answers, and when the clients were released.
+
+    A client waiting for its Retry-After lets its connection go (gunicorn closes idle
+    ones after its keep-alive, 5 s) and asks again on a new one.
+    """
     answers: list[list[Answer]] = [[] for _ in paths]
 
     def work(index: int, barrier: threading.Barrier) -> int:
@@ -248,6 +252,7 @@ def _flood(
                 wait = float(answer.retry_after or 0)
                 if answer.status != 503 or time.perf_counter() + wait >= deadline:
                     return 0
+                client.close()
                 time.sleep(wait)
         finally:
             client.close()

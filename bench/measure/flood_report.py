@@ -71,7 +71,8 @@ the client saw it):
 (its access log's `duration_ms`, from the first to the last line of Flask's handling;
 the difference is time queued in gunicorn or on the way), and the CPU cores busy in
 gunicorn, in PostgreSQL (the whole cluster, whatever else it serves) and in the harness
-(every client is a thread of it):
+(every client is a thread of it); the stats answers' rate, and gunicorn's CPU per stats
+answer (what it used during the flood beyond its rate before, over the answers):
 
 {_wait_table(rounds)}
 
@@ -160,6 +161,8 @@ def _wait_table(rounds: list[FloodRound]) -> str:
         "gunicorn cores before → during",
         "PostgreSQL cores before → during",
         "harness cores before → during",
+        "stats answers/s",
+        "gunicorn CPU per stats answer",
     ]
     rows = [
         [
@@ -170,6 +173,8 @@ def _wait_table(rounds: list[FloodRound]) -> str:
             _cores(r.before.gunicorn_cores, r.during.gunicorn_cores),
             _cores(r.before.postgres_cores, r.during.postgres_cores),
             _cores(r.before.harness_cores, r.during.harness_cores),
+            f"{r.answers_per_second:,.0f}",
+            ms(r.gunicorn_cpu_per_answer),
         ]
         for r in rounds
     ]

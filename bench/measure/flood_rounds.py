@@ -181,6 +181,17 @@ class FloodRound:
         return [a.seconds for a in self.answers if a.status == 503]
 
     @property
+    def answers_per_second(self) -> float:
+        return len(self.answers) / self.during.seconds
+
+    @property
+    def gunicorn_cpu_per_answer(self) -> float:
+        """gunicorn's CPU seconds per stats answer: what it used during the flood beyond
+        its rate before, spread over the answers (the paced clients' share assumed equal)."""
+        extra = self.during.gunicorn_cores - self.before.gunicorn_cores
+        return extra * self.during.seconds / len(self.answers)
+
+    @property
     def failed_scans(self) -> int:
         """Scans that ran but gave no result (the scan timeout, an error)."""
         return self.app.scans - self.computed
