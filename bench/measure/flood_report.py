@@ -72,7 +72,8 @@ the client saw it):
 the difference is time queued in gunicorn or on the way), and the CPU cores busy in
 gunicorn, in PostgreSQL (the whole cluster, whatever else it serves) and in the harness
 (every client is a thread of it); the stats answers' rate, and gunicorn's CPU per stats
-answer (what it used during the flood beyond its rate before, over the answers):
+answer (what it used during the flood beyond its rate before, over the answers; a dash
+where it used less):
 
 {_wait_table(rounds)}
 
@@ -174,7 +175,7 @@ def _wait_table(rounds: list[FloodRound]) -> str:
             _cores(r.before.postgres_cores, r.during.postgres_cores),
             _cores(r.before.harness_cores, r.during.harness_cores),
             f"{r.answers_per_second:,.0f}",
-            ms(r.gunicorn_cpu_per_answer),
+            DASH if r.gunicorn_cpu_per_answer is None else ms(r.gunicorn_cpu_per_answer),
         ]
         for r in rounds
     ]

@@ -185,11 +185,12 @@ class FloodRound:
         return len(self.answers) / self.during.seconds
 
     @property
-    def gunicorn_cpu_per_answer(self) -> float:
+    def gunicorn_cpu_per_answer(self) -> float | None:
         """gunicorn's CPU seconds per stats answer: what it used during the flood beyond
-        its rate before, spread over the answers (the paced clients' share assumed equal)."""
+        its rate before, spread over the answers (the paced clients' share assumed equal);
+        None when it used less (its threads all waiting on scans)."""
         extra = self.during.gunicorn_cores - self.before.gunicorn_cores
-        return extra * self.during.seconds / len(self.answers)
+        return extra * self.during.seconds / len(self.answers) if extra > 0 else None
 
     @property
     def failed_scans(self) -> int:
