@@ -120,10 +120,16 @@ def _spread(window: Window) -> str:
     return " / ".join(ms(window.p("writes", f)) for f in (0.5, 0.99, 1.0))
 
 
+def _round_table(
+    rounds: list[FloodRound], columns: list[str], cells: Callable[[FloodRound], list[object]]
+) -> str:
+    """One row a round: its configuration, its N, then `cells`."""
+    rows = [[r.config.name, r.size, *cells(r)] for r in rounds]
+    return table(["configuration", "N", *columns], rows)
+
+
 def _traffic_table(rounds: list[FloodRound]) -> str:
-    header = [
-        "configuration",
-        "N",
+    columns = [
         "writes before: p50 / p99 / max",
         "during: p50 / p99 / max",
         "p99 during / before",
@@ -131,20 +137,18 @@ def _traffic_table(rounds: list[FloodRound]) -> str:
         "health p99 before / during",
         "failed or timed out",
     ]
-    rows = [
-        [
-            r.config.name,
-            r.size,
+    return _round_table(
+        rounds,
+        columns,
+        lambda r: [
             _spread(r.before),
             _spread(r.during),
             f"**{times(r.write_ratio)}**",
             _p99s(r, "lists"),
             _p99s(r, "health"),
             f"{_failures(r.failures)} of {r.requests:,}",
-        ]
-        for r in rounds
-    ]
-    return table(header, rows)
+        ],
+    )
 
 
 def _cores(before: float | None, during: float | None) -> str:
@@ -154,9 +158,7 @@ def _cores(before: float | None, during: float | None) -> str:
 
 
 def _wait_table(rounds: list[FloodRound]) -> str:
-    header = [
-        "configuration",
-        "N",
+    columns = [
         "write p99 before / during: client",
         "in the app",
         "gunicorn cores before → during",
@@ -165,10 +167,10 @@ def _wait_table(rounds: list[FloodRound]) -> str:
         "stats answers/s",
         "gunicorn CPU per stats answer",
     ]
-    rows = [
-        [
-            r.config.name,
-            r.size,
+    return _round_table(
+        rounds,
+        columns,
+        lambda r: [
             _p99s(r, "writes"),
             _p99s(r, "writes_in_app"),
             _cores(r.before.gunicorn_cores, r.during.gunicorn_cores),
@@ -176,16 +178,26 @@ def _wait_table(rounds: list[FloodRound]) -> str:
             _cores(r.before.harness_cores, r.during.harness_cores),
             f"{r.answers_per_second:,.0f}",
             DASH if r.gunicorn_cpu_per_answer is None else ms(r.gunicorn_cpu_per_answer),
-        ]
-        for r in rounds
+        ],
+    )
+
+
+def _stats_cells(r: FloodRound) -> list[object]:
+    refused, app = r.refused, r.app
+    return [
+        f"{r.computed} / {len(refused)} / {sum(a.status == 0 for a in r.answers)}",
+        f"{ms(median(refused))} / {ms(max(refused))}" if refused else DASH,
+        f"{ms(max(a.seconds for a in r.answers))} ({r.deployment.budget:g} s)",
+        f"{app.scans} ({r.failed_scans})",
+        ms(app.scan_seconds / app.scans) if app.scans else DASH,
+        " / ".join(str(app.refused[scope]) for scope in REFUSAL_SCOPES),
+        f"**{max(r.scans)}** ({_distribution(r.scans)})",
+        f"{r.scans_per_second:.1f}",
     ]
-    return table(header, rows)
 
 
 def _stats_table(rounds: list[FloodRound]) -> str:
-    header = [
-        "configuration",
-        "N",
+    columns = [
         "answers: 200 / 503 / none",
         "503 p50 / max",
         "slowest (budget)",
@@ -195,25 +207,7 @@ def _stats_table(rounds: list[FloodRound]) -> str:
         "scans at once: max (samples)",
         "scans/s",
     ]
-    rows = []
-    for r in rounds:
-        refused = r.refused
-        app = r.app
-        rows.append(
-            [
-                r.config.name,
-                r.size,
-                f"{r.computed} / {len(refused)} / {sum(a.status == 0 for a in r.answers)}",
-                f"{ms(median(refused))} / {ms(max(refused))}" if refused else DASH,
-                f"{ms(max(a.seconds for a in r.answers))} ({r.deployment.budget:g} s)",
-                f"{app.scans} ({r.failed_scans})",
-                ms(app.scan_seconds / app.scans) if app.scans else DASH,
-                " / ".join(str(app.refused[scope]) for scope in REFUSAL_SCOPES),
-                f"**{max(r.scans)}** ({_distribution(r.scans)})",
-                f"{r.scans_per_second:.1f}",
-            ]
-        )
-    return table(header, rows)
+    return _round_table(rounds, columns, _stats_cells)
 
 
 def _distribution(scans: Counter[int]) -> str:
