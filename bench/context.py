@@ -37,6 +37,14 @@ class Profile:
     memory_total: int
     memory_chunk: int
     memory_warmup: float  # seconds
+    flood_sizes: tuple[int, ...]  # distinct filters fired at once, one round each
+    flood_sizing_size: int  # the flood of the rounds that size RUNSTATS_STATS_SCANS_TOTAL
+    flood_totals: tuple[int, ...]  # RUNSTATS_STATS_SCANS_TOTAL values sized beside the default
+    flood_rounds: int
+    flood_baseline: float  # seconds of writes and lists before a flood
+    flood_window: float  # seconds a flood's clients keep retrying after a 503
+    flood_writers: int
+    flood_scan_sleep_ms: int  # RUNSTATS_TEST_SCAN_SLEEP_MS: small data, scans as slow as big
 
 
 FULL = Profile(
@@ -55,6 +63,14 @@ FULL = Profile(
     memory_total=100_000,
     memory_chunk=10_000,
     memory_warmup=10,
+    flood_sizes=(64, 256),
+    flood_sizing_size=256,
+    flood_totals=(1, 4),
+    flood_rounds=2,
+    flood_baseline=8,
+    flood_window=10,
+    flood_writers=4,
+    flood_scan_sleep_ms=0,
 )
 QUICK = Profile(
     name="quick",
@@ -72,6 +88,14 @@ QUICK = Profile(
     memory_total=3_000,
     memory_chunk=1_000,
     memory_warmup=2,
+    flood_sizes=(64,),
+    flood_sizing_size=64,
+    flood_totals=(),
+    flood_rounds=1,
+    flood_baseline=1.5,
+    flood_window=2,
+    flood_writers=2,
+    flood_scan_sleep_ms=300,
 )
 
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from runstats_app.auth import Role, create_token
+from runstats_app.auth import Role
 from runstats_app.ids import new_run_id
-from runstats_app.models import ApiToken, PipelineRun, StatusChange
+from runstats_app.models import PipelineRun, StatusChange
 
 from ..context import Bench, Goal, Section
 from ..harness.client import HttpClient
@@ -26,6 +26,7 @@ from ..harness.errors import HarnessError
 from ..harness.formatting import X, maybe_us, per_second, table, times, us
 from ..harness.servers import Gunicorn
 from ..harness.stats import median
+from ..harness.users import bearer, remove_users
 from ..report import note
 
 WRITER = "runstats-bench-writer"
@@ -96,9 +97,9 @@ def measure(bench: Bench) -> Section:
     profile = bench.profile
     clients, per_client = profile.write_clients, profile.runs_per_client
     app = bench.app()
-    _remove_bench_runs(bench)
-    bench.stack.callback(_remove_bench_runs, bench)
-    auth = _writer_auth(bench)
+    remove_users(bench.engine, [WRITER])
+    bench.stack.callback(remove_users, bench.engine, [WRITER])
+    auth = bearer(bench.engine, WRITER, Role.writer)
     now = datetime.now(UTC)
     # the first two batches: an unmeasured warm-up of each side
     batches = _insert_queued_runs(bench, profile.write_rounds * 2 + 2, clients, per_client, now)
@@ -134,22 +135,6 @@ def measure(bench: Bench) -> Section:
         )
         body += _write_budget(ours, bare.rate, healthz, clients) + "\n" + note("writes-tried")
     return Section("Writes: status transitions", body, [goal])
-
-
-def _remove_bench_runs(bench: Bench) -> None:
-    with Session(bench.engine) as session:
-        ids = select(PipelineRun.id).where(PipelineRun.created_by == WRITER)
-        session.execute(delete(StatusChange).where(StatusChange.run_id.in_(ids)))
-        session.execute(delete(PipelineRun).where(PipelineRun.created_by == WRITER))
-        session.execute(delete(ApiToken).where(ApiToken.user_name == WRITER))
-        session.commit()
-
-
-def _writer_auth(bench: Bench) -> dict[str, str]:
-    with Session(bench.engine) as session:
-        token = create_token(session, WRITER, Role.writer)
-        session.commit()
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _insert_queued_runs(
