@@ -137,7 +137,9 @@ class Database:
     def maintenance_engine(self) -> Engine:
         """The primary without a statement timeout, for commands that read every run."""
         url = self.engine.url.render_as_string(hide_password=False)
-        return make_engine(url, statement_timeout_ms=0, application_name="runstats-maintenance")
+        return make_engine(
+            url, statement_timeout_ms=0, application_name="runstats-maintenance", prepared=False
+        )
 
     def read(self, work: Callable[[Session], Value], kind: str = READ) -> Read[Value]:
         """`work` on a usable replica, else on the primary; a replica that fails is skipped.

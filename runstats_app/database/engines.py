@@ -56,8 +56,14 @@ def make_engine(
     max_overflow: int = 5,
     server_settings: Mapping[str, str] | None = None,
     application_name: str = "runstats",
+    prepared: bool = True,
 ) -> Engine:
-    """An engine whose connections carry the statement timeout (and other server settings)."""
+    """An engine whose connections carry the statement timeout (and other server settings).
+
+    prepared=False: psycopg never prepares a statement, so a statement run many times
+    with other values (a rebuild's batches of run ids) is planned for each one, not
+    with a generic plan that cannot see how narrow its range is.
+    """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         if url in ("sqlite://", "sqlite:///:memory:"):
@@ -74,6 +80,8 @@ def make_engine(
             "connect_timeout": 5,
             "application_name": application_name,
         }
+        if not prepared:
+            kwargs["connect_args"]["prepare_threshold"] = None
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
     _ping_idle_connections(engine)
     _tag_statements(engine)

@@ -37,7 +37,7 @@ _COUNT_RANGE = """
     SELECT CAST(:mark AS varchar), run_counts_hour(r.created_at), r.created_by, r.name,
            r.status, a.key, a.value, count(*)
     FROM pipeline_runs r JOIN run_annotations a ON a.run_id = r.id
-    WHERE r.id > :after {until}
+    WHERE r.id > :after {until} AND a.run_id > :after {annotations_until}
       AND NOT EXISTS (SELECT 1 FROM run_count_untracked_keys u WHERE u.key = a.key)
     GROUP BY 2, 3, 4, 5, 6, 7
 """
@@ -91,7 +91,12 @@ def _count(connection: Connection, after: str, until: str | None) -> int:
         params,
     )
     connection.execute(
-        text(_COUNT_RANGE.format(until=_UNTIL.format(column="r.id") if bounded else "")),
+        text(
+            _COUNT_RANGE.format(
+                until=_UNTIL.format(column="r.id") if bounded else "",
+                annotations_until=_UNTIL.format(column="a.run_id") if bounded else "",
+            )
+        ),
         params,
     )
     runs = connection.execute(
