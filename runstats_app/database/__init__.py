@@ -102,7 +102,10 @@ class Database:
             replicas = ReplicaSet(
                 primary.engine,
                 [
-                    Replica(replica_url, lambda u: Target(u, settings, "runstats-replica"))
+                    Replica(
+                        replica_url,
+                        lambda u: Target(u, settings, "runstats-replica", standby=True),
+                    )
                     for replica_url in settings.replica_urls
                 ],
                 settings.replica_max_lag_ms,

@@ -1,13 +1,14 @@
 """Streaming replicas for reads that may lag: which are usable now, measured in the background.
 
-Each process checks every replica twice a second, off the request path: the
-primary's WAL position, then each replica's replayed position and the time
-of its last replayed transaction. A replica that has replayed everything the
-primary had is 0 ms behind, whatever that timestamp says (an idle primary
-writes nothing); otherwise it is as far behind as that transaction is old. A
-replica further behind than RUNSTATS_REPLICA_MAX_LAG_MS, or unreachable, or
-no longer in recovery (promoted), is skipped; a query that fails on one marks
-it unreachable at once. With none usable, reads go to the primary.
+Each process checks every replica twice a second, off the request path, by
+WAL positions: it notes the primary's position at each check, and a replica
+is as far behind as the time since the primary was at the position the
+replica has replayed (0 once it has replayed the primary's latest). This
+needs no clock on either server and is not fooled by a primary that was idle
+(the age of the last replayed transaction would be). A replica further behind
+than RUNSTATS_REPLICA_MAX_LAG_MS, or unreachable, or no longer in recovery
+(promoted), is skipped; a query that fails on one marks it unreachable at
+once. With none usable, reads go to the primary.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,11 +33,42 @@ log = logging.getLogger(__name__)
 CHECK_INTERVAL_SECONDS = 0.5
 OK, LAGGING, UNREACHABLE, NOT_A_REPLICA = "ok", "lagging", "unreachable", "not_a_replica"
 
-_PRIMARY_POSITION = text("SELECT pg_current_wal_lsn()")
+_PRIMARY_POSITION = text("SELECT pg_wal_lsn_diff(pg_current_wal_flush_lsn(), '0/0')::bigint")
 _REPLICA_POSITION = text(
-    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= CAST(:primary AS pg_lsn),"
-    " EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())"
+    "SELECT pg_is_in_recovery(),"
+    " coalesce(pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'), 0)::bigint,"
+    " coalesce(pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '0/0'), 0)::bigint"
 )
+WAL_PAGE_BYTES = 8192
+"""A replica that has received all the primary wrote and replayed all but its last page
+holds every complete record: a record that runs past the primary's last page cannot be
+replayed until the primary writes more, which an idle primary may not do for a while."""
+
+
+class PrimaryPositions:
+    """The primary's WAL positions as seen at each check, for as long as lag can matter."""
+
+    def __init__(self, keep_seconds: float) -> None:
+        self.keep_seconds = keep_seconds
+        self._seen: deque[tuple[float, int]] = deque()
+
+    def note(self, now: float, position: int) -> None:
+        self._seen.append((now, position))
+        while self._seen and self._seen[0][0] < now - self.keep_seconds:
+            self._seen.popleft()
+
+    def lag_seconds(self, now: float, replayed: int, received: int) -> float | None:
+        """How long ago the primary was at `replayed` or before; 0 when it is caught up,
+        None when it is behind everything noted (longer than we keep)."""
+        if not self._seen:
+            return 0.0
+        latest = self._seen[-1][1]
+        if replayed >= latest or (received >= latest and received - replayed < WAL_PAGE_BYTES):
+            return 0.0
+        for seen_at, position in reversed(self._seen):
+            if position <= replayed:
+                return now - seen_at
+        return None
 
 
 @dataclass(frozen=True)
@@ -72,6 +105,7 @@ class ReplicaSet:
         self.primary = primary
         self.replicas = replicas
         self.max_lag_ms = max_lag_ms
+        self.positions = PrimaryPositions(max_lag_ms / 1000 + 10 * CHECK_INTERVAL_SECONDS)
         self._warn = RateLimitedWarning(log)
         self._started = False
         self._lock = threading.Lock()
@@ -113,21 +147,20 @@ class ReplicaSet:
     def check(self) -> None:
         try:
             with self.primary.connect() as connection:
-                position = str(connection.execute(_PRIMARY_POSITION).scalar_one())
+                position = int(connection.execute(_PRIMARY_POSITION).scalar_one())
+            self.positions.note(time.monotonic(), position)
         except SQLAlchemyError:
-            position = None
+            self._warn("primary", "replicas: the primary's WAL position could not be read")
         for replica in self.replicas:
-            replica.health = self._health(replica, position)
+            replica.health = self._health(replica)
             if replica.health.lag_ms is not None:
                 replica_lag_seconds.labels(replica=replica.name).set(replica.health.lag_ms / 1000)
 
-    def _health(self, replica: Replica, primary_position: str | None) -> Health:
+    def _health(self, replica: Replica) -> Health:
         now = time.monotonic()
         try:
             with replica.target.engine.connect() as connection:
-                recovering, caught_up, replay_age = connection.execute(
-                    _REPLICA_POSITION, {"primary": primary_position or "0/0"}
-                ).one()
+                recovering, replayed, received = connection.execute(_REPLICA_POSITION).one()
         except SQLAlchemyError as exc:
             if replica.health.state != UNREACHABLE:
                 self._warn(
@@ -139,12 +172,10 @@ class ReplicaSet:
             return Health(UNREACHABLE, None, now)
         if not recovering:
             return Health(NOT_A_REPLICA, None, now)
-        if primary_position is not None and caught_up:
-            lag_ms = 0.0
-        elif replay_age is None:
+        lag = self.positions.lag_seconds(now, int(replayed), int(received))
+        if lag is None:
             return Health(LAGGING, None, now)
-        else:
-            lag_ms = float(replay_age) * 1000
+        lag_ms = lag * 1000
         if lag_ms > self.max_lag_ms:
             if replica.health.state == OK:
                 self._warn(

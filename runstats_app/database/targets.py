@@ -28,7 +28,9 @@ class Target:
     read-only, which a hot standby allows.
     """
 
-    def __init__(self, url: str, settings: Settings, application_name: str) -> None:
+    def __init__(
+        self, url: str, settings: Settings, application_name: str, standby: bool = False
+    ) -> None:
         self.engine = make_engine(
             url,
             settings.statement_timeout_ms,
@@ -46,8 +48,12 @@ class Target:
                 server_settings=SCAN_SERVER_SETTINGS,
                 application_name=f"{application_name}-scan",
             )
+            # A standby is read-only already; asking psycopg for read-only transactions
+            # there would make it ask for read-write ones when the connection is reused,
+            # which a standby refuses.
+            readonly = {} if standby else {"postgresql_readonly": True}
             self.snapshot_engine = self.engine.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
+                isolation_level="REPEATABLE READ", **readonly
             )
 
     def engine_for(self, kind: str) -> Engine:
@@ -55,9 +61,7 @@ class Target:
 
     @contextmanager
     def session(self, kind: str) -> Iterator[Session]:
-        """A session for reads of `kind`, rolled back and closed afterwards."""
-        with Session(bind=self.engine_for(kind)) as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+        """A session for reads of `kind`; closed afterwards (its transaction rolled back as
+        the connection goes back to the pool), leaving what it loaded usable."""
+        with Session(bind=self.engine_for(kind), expire_on_commit=False) as session:
+            yield session

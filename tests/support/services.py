@@ -17,7 +17,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import redis
 
 from .databases import create_database
@@ -39,11 +41,14 @@ def _pg_bin(name: str) -> str:
 class TemporaryPostgres:
     """A throwaway cluster with pg_stat_statements, started on a free port."""
 
-    def __init__(self, durable: bool = False) -> None:
+    def __init__(self, durable: bool = False, replica_of: TemporaryPostgres | None = None) -> None:
         """durable: acknowledge a commit only once its WAL is written, so that a
-        commit survives the immediate stop (a crash) of this server's processes."""
+        commit survives the immediate stop (a crash) of this server's processes.
+        replica_of: start as a streaming hot standby of that (running) cluster,
+        from a base backup (`pg_basebackup -R`)."""
         self.port = free_port()
         self.durable = durable
+        self.replica_of = replica_of
         self.root = Path(tempfile.mkdtemp(prefix="runstats-pg-", dir="/tmp"))
         self.data = self.root / "data"
         self._as_postgres = os.geteuid() == 0
@@ -68,6 +73,22 @@ class TemporaryPostgres:
         return self.url(name)
 
     def start(self) -> TemporaryPostgres:
+        if not self.data.exists() and self.replica_of is not None:
+            self._run(
+                _pg_bin("pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.replica_of.port),
+                "-U",
+                "postgres",
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            )
         if not self.data.exists():
             self._run(
                 _pg_bin("initdb"),
@@ -109,6 +130,14 @@ class TemporaryPostgres:
             "start",
         )
         return self
+
+    def execute(self, statement: str, database: str = "postgres") -> Any:
+        """One statement as the superuser, autocommitted; its first row (None if none)."""
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname={database}", autocommit=True
+        ) as connection:
+            cursor = connection.execute(statement)
+            return cursor.fetchone() if cursor.description else None
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

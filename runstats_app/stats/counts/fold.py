@@ -129,8 +129,17 @@ def _statements(rollup: Rollup) -> tuple[str, str]:
 _ROLLUP_STATEMENTS = [tuple(text(s) for s in _statements(r)) for r in ROLLUPS]
 
 
+_ANYTHING_TO_FOLD = text("SELECT EXISTS (SELECT 1 FROM run_count_deltas)")
+
+
 def fold_once(connection: Connection, batch_rows: int = BATCH_ROWS) -> int | None:
-    """Fold one batch in the connection's transaction; the rows moved, None without the lease."""
+    """Fold one batch in the connection's transaction; the rows moved, None without the lease.
+
+    With nothing to fold it writes nothing (not even its temporary table, whose
+    creation a hot standby would have to replay every second from every worker).
+    """
+    if not connection.execute(_ANYTHING_TO_FOLD).scalar():
+        return 0
     if not connection.execute(
         text("SELECT pg_try_advisory_xact_lock(:lock)"), {"lock": FOLD_LOCK}
     ).scalar():
@@ -199,6 +208,6 @@ def start_folding(app: Any) -> Folder | None:
         return None
     folder: Folder | None = extensions.get("runstats_folder")
     if folder is None:
-        folder = extensions["runstats_folder"] = Folder(extensions["runstats_db"].engine)
+        folder = extensions["runstats_folder"] = Folder(extensions["runstats_db"].primary.engine)
     folder.start()
     return folder
