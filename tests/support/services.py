@@ -87,6 +87,7 @@ class TemporaryPostgres:
                 "-R",
                 "-X",
                 "stream",
+                "--checkpoint=fast",
                 "--no-sync",
             )
         if not self.data.exists():
