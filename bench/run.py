@@ -40,7 +40,17 @@ from .harness.errors import HarnessError
 from .harness.load import load_generator
 from .harness.machine import load_average
 from .harness.processes import ROOT, flask_cli
-from .measure import cold_aggregates, deep_pages, flood, memory, stampede, warm_stats, writes
+from .measure import (
+    cold_aggregates,
+    counts_reads,
+    counts_writes,
+    deep_pages,
+    flood,
+    memory,
+    stampede,
+    warm_stats,
+    writes,
+)
 from .report import Run, carried_section, describe_load, render
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1/runstats_bench"
@@ -57,6 +67,8 @@ ORDER: list[Measurement] = [
     Measurement(1, "warm stats vs the floor", warm_stats.measure),
     Measurement(3, "deep pages", deep_pages.measure),
     Measurement(4, "writes", writes.measure),
+    Measurement(9, "maintained counts: reads", counts_reads.measure),
+    Measurement(10, "maintained counts: writes", counts_writes.measure),
     Measurement(7, "stats flood", flood.measure),
     Measurement(6, "memory", memory.measure),
     Measurement(5, "stampede", stampede.measure),
@@ -103,6 +115,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="private",
         help="private: count aggregate queries with pg_stat_statements on a private cluster "
         "loaded for it (default); bench: the bench database, counted by the app's metrics",
+    )
+    parser.add_argument(
+        "--counts-small-db",
+        metavar="URL",
+        help="a smaller database of the same cardinalities (e.g. 1M runs beside 10M): the "
+        "maintained counts' reads are timed on both in the same rounds (flatness)",
     )
     parser.add_argument(
         "--user", default="alice", help='the user "me" stands for (a creator in the data)'
@@ -233,6 +251,7 @@ def report(args: argparse.Namespace, run: Run, work_dir: Path, output: Path) -> 
             stack=stack,
             user=args.user,
             stampede_db=args.stampede_db,
+            counts_small_db=args.counts_small_db,
             runs_total=runs,
         )
         log(f"{profile.name} run on {runs:,} runs, load generator: {bench.load.name}")
