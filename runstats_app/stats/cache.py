@@ -25,11 +25,10 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-import redis
-
 from ..degraded import RateLimitedWarning
 from ..errors import ServiceUnavailable
 from ..metrics import stats_cache_lock_waits, stats_cache_requests, stats_cache_unavailable
+from ..redis_client import RedisClient
 from ..timefmt import format_timestamp
 from .admission import Refusal, ScanAdmission
 from .breaker import CircuitBreaker
@@ -83,7 +82,7 @@ class StatsCache:
     def __init__(
         self,
         settings: CacheSettings,
-        client: redis.Redis | None = None,
+        client: RedisClient | None = None,
         key_prefix: str = "",
         local: LocalStore | None = None,
     ) -> None:
