@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.cluster import RedisCluster
+from redis.commands.core import Script
 from redis.connection import Encoder
 from redis.exceptions import ClusterError, RedisClusterException, RedisError
 from redis.lock import Lock
@@ -42,6 +43,9 @@ class LazyCluster:
     def get_encoder(self) -> Any:
         """What scripts and locks hash their source with, known without a connection."""
         return ENCODER
+
+    def register_script(self, script: bytes | str) -> Script:
+        return Script(self, script)  # type: ignore[arg-type]
 
     def lock(self, name: str, **options: Any) -> Lock:
         return Lock(self, name, **options)
