@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from runstats_app.stats.cache import CacheSettings, StatsCache
 from runstats_app.stats.envelope import Envelope, decode
-from runstats_app.stats.result import MISS, SCAN, Computed
+from runstats_app.stats.result import MISS, SCAN, STALE, Computed
 
 SETTINGS = CacheSettings(
     ttl_ms=1000, grace_ms=2000, lease_ms=5000, wait_ms=6000, scans_per_process=2, scans_total=4
@@ -129,3 +130,16 @@ def test_a_lease_that_was_lost_leaves_the_key_free_for_the_next_owner(server, re
     assert worker(server).get(KEY, Computation(b'{"second": 1}')).cache == MISS
     first.gate.set()
     thread.join(10)
+
+
+def test_a_result_the_new_master_lost_is_answered_stale_from_this_process_when_no_scan_may_run(
+    server, redis_client
+):
+    cache = worker(server)
+    cache.get(KEY, Computation(b'{"before": 1}'))
+    redis_client.delete(KEY)
+    with ExitStack() as slots:
+        for _ in range(SETTINGS.scans_per_process):
+            assert slots.enter_context(cache.admission.admit("other", shared=True)) is None
+        result = cache.get(KEY, Computation(b'{"after": 1}'))
+    assert (result.cache, result.body) == (STALE, b'{"before": 1}')
