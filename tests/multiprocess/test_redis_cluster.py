@@ -136,3 +136,10 @@ def test_a_result_lives_in_the_cluster_beside_its_generation(stack: Stack) -> No
     key = cache_key(parse_filter_query(filter_query), None)
     assert stack.cluster.exists(key, f"{key}:gen") == 2
     assert key_slot(key.encode()) == key_slot(f"{key}:gen".encode())
+
+
+def test_readiness_and_metrics_answer_with_the_cluster(stack: Stack) -> None:
+    for host in stack.hosts:
+        ready = requests.get(f"{host.url}/readyz", timeout=10)
+        assert (ready.status_code, ready.json()["checks"]["redis"]) == (200, "ok")
+        assert requests.get(f"{host.url}/metrics", timeout=10).status_code == 200
