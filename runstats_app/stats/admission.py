@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import redis
 from redis.exceptions import RedisError
 
 from ..degraded import RateLimitedWarning
 from ..metrics import stats_scans_refused, stats_scans_running
+from ..redis_client import RedisClient
 from . import scripts
 from .breaker import CircuitBreaker
 
@@ -91,7 +91,7 @@ class ScanAdmission:
         per_process: int,
         total: int,
         lease_ms: int,
-        client: redis.Redis | None,
+        client: RedisClient | None,
         breaker: CircuitBreaker | None,
         warn: RateLimitedWarning,
     ) -> None:

@@ -31,9 +31,11 @@ class Entry:
 
 @dataclass(frozen=True)
 class Lease:
-    """The right to compute one key; `generation` orders this computation after earlier ones."""
+    """The right to compute one key; `generation` orders this computation after earlier ones,
+    `token` is what the holder's lease holds (a shared store writes only for its holder)."""
 
     generation: int
+    token: str = ""
 
 
 class Store(Protocol):
