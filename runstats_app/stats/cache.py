@@ -163,7 +163,7 @@ class StatsCache:
             return self._fresh(current, labels)
         stale = current or stale or self._last_good(store, key)
         started = time.perf_counter()
-        with self._admitted(request, shared=store is self.shared) as refusal:
+        with self._admitted(request, store is self.shared, lease) as refusal:
             if refusal is not None:
                 return self._refused(refusal, stale)
             try:
@@ -180,11 +180,14 @@ class StatsCache:
         failover may lose the latest writes): answered stale if need be, never as fresh."""
         return self.local.read(key) if store is self.shared else None
 
-    def _admitted(self, request: _Request, shared: bool) -> AbstractContextManager[Refusal | None]:
-        """A scan slot for the computation; reads of maintained counts need none."""
+    def _admitted(
+        self, request: _Request, shared: bool, lease: Lease
+    ) -> AbstractContextManager[Refusal | None]:
+        """A scan slot for the computation, for no longer than its lease; reads of
+        maintained counts need none."""
         if request.work.source != SCAN:
             return nullcontext()
-        return self.admission.admit(request.caller, shared)
+        return self.admission.admit(request.caller, shared, lease.ends_at)
 
     def _refused(self, refusal: Refusal, stale: Entry | None) -> StatsResult:
         if stale is not None:

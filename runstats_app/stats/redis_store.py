@@ -28,6 +28,7 @@ feed a circuit breaker; while it is open, Redis is not tried at all.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -90,6 +91,7 @@ class RedisStore:
             f"{key}:lease", timeout=self.lease_ms / 1000, blocking=False, thread_local=False
         )
         token = uuid.uuid4().hex
+        ends_at = time.monotonic() + self.lease_ms / 1000
         if not self._call(lambda: lock.acquire(token=token)):
             yield None
             return
@@ -99,7 +101,7 @@ class RedisStore:
                     keys=[key, f"{key}:gen"], args=[GENERATION_LIFETIME_MS]
                 )
             )
-            yield Lease(int(generation), token)
+            yield Lease(int(generation), token, ends_at)
         finally:
             self._release(lock)
 

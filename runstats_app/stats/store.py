@@ -8,6 +8,7 @@ The one state machine that uses them is cache.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ class Lease:
 
     generation: int
     token: str = ""
+    ends_at: float = math.inf
+    """time.monotonic() by which the lease has ended (at the latest)."""
 
 
 class Store(Protocol):
