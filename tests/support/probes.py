@@ -129,7 +129,8 @@ class DatabaseProbe(Protocol):
 
 class StatementCount:
     """Statements PostgreSQL ran in one database, as pg_stat_statements counts them
-    (the server must preload it); this probe's own reads are left out."""
+    (the server must preload it); this probe's own reads and the workers' background
+    folding (tagged, once a second) are left out."""
 
     def __init__(self, url: str) -> None:
         libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -141,6 +142,7 @@ class StatementCount:
             "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND query NOT LIKE '%pg_stat_statements%'"
+            " AND query NOT LIKE '/* runstats:counts-fold */%'"
         ).fetchone()
         assert row is not None
         return int(row[0])

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ...database.engines import STATEMENT_TAG
 from ...degraded import RateLimitedWarning
 from ...metrics import counts_fold_rows
 from .tables import NO_CREATOR, ROLLUPS, STATUS_CODES, Rollup
@@ -155,11 +156,18 @@ def fold_once(connection: Connection, batch_rows: int = BATCH_ROWS) -> int | Non
     return int(moved)
 
 
+FOLD = {STATEMENT_TAG: "counts-fold"}
+
+
 def fold_all(engine: Engine, batch_rows: int = BATCH_ROWS) -> int:
-    """Fold until no full batch is left (or another process holds the lease); rows moved."""
+    """Fold until no full batch is left (or another process holds the lease); rows moved.
+
+    Its statements are tagged `/* runstats:counts-fold */`: every worker asks once a
+    second, and a reader of pg_stat_statements can tell that apart from requests."""
     total = 0
+    tagged = engine.execution_options(**FOLD)
     while True:
-        with engine.begin() as connection:
+        with tagged.begin() as connection:
             moved = fold_once(connection, batch_rows)
         if moved is None:
             return total
