@@ -166,10 +166,23 @@ class Database:
                 assert state.replicas is not None
                 state.replicas.failed(replica, exc)
         database_reads.labels(target=PRIMARY).inc()
-        if kind == READ:
-            return Read(work(self.session()), PRIMARY, 0.0)
+        return Read(self._on_primary(state, work, kind), PRIMARY, 0.0)
+
+    def read_primary(self, work: Callable[[Session], Value]) -> Value:
+        """`work` on the primary, outside the request's transaction where the server allows
+        (a read that must see the latest writes, and that writes nothing)."""
+        state = self._state()
+        if state.override_bind is not None:
+            return work(self.session())
+        return self._on_primary(state, work, READ)
+
+    def _on_primary(
+        self, state: _DatabaseState, work: Callable[[Session], Value], kind: str
+    ) -> Value:
+        if kind == READ and not state.primary.autocommit_reads:
+            return work(self.session())
         with state.primary.session(kind) as session:
-            return Read(work(session), PRIMARY, 0.0)
+            return work(session)
 
     def use_connection(self, connection: Connection | None) -> None:
         """Run the current app's sessions inside `connection` (tests join a transaction)."""

@@ -44,7 +44,13 @@ class Target:
         )
         self.scan_engine = self.engine
         self.snapshot_engine = self.engine
-        if self.engine.dialect.name == "postgresql":
+        self.read_engine = self.engine
+        self.autocommit_reads = self.engine.dialect.name == "postgresql"
+        if self.autocommit_reads:
+            # A read of a few statements under READ COMMITTED sees a new snapshot per
+            # statement anyway; autocommit gives the same answers without the BEGIN and
+            # ROLLBACK round trips, a third of a list page's time on the database.
+            self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
             self.scan_engine = make_engine(
                 url,
                 settings.scan_timeout_ms,
@@ -62,7 +68,9 @@ class Target:
             )
 
     def engine_for(self, kind: str) -> Engine:
-        return {READ: self.engine, SNAPSHOT: self.snapshot_engine, SCAN: self.scan_engine}[kind]
+        return {READ: self.read_engine, SNAPSHOT: self.snapshot_engine, SCAN: self.scan_engine}[
+            kind
+        ]
 
     @contextmanager
     def session(self, kind: str) -> Iterator[Session]:
