@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ ID, CREATED_AT = RUN_COLUMNS.index("id"), RUN_COLUMNS.index("created_at")
 class RunRecord:
     """A run: its RUN_COLUMNS values, and its annotations by key."""
 
-    columns: tuple[Any, ...]
+    columns: Sequence[Any]
     annotations: dict[str, str]
 
 
@@ -36,6 +37,6 @@ class RunRecord:
 class Page:
     """A page of runs as rows of RUN_COLUMNS, their annotations by run id, the next cursor."""
 
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Sequence[Any]]
     annotations: dict[str, dict[str, str]]
     next_cursor: Cursor | None

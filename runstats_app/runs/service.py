@@ -10,7 +10,18 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, delete, func, literal, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -28,6 +39,7 @@ from ..statuses import (
 )
 from ..text import is_storable_text
 from ..types import UTCDateTime
+from . import driver_reads
 from .annotations import MAX_ANNOTATIONS_PER_RUN, annotation_key_problem
 from .records import CREATED_AT, ID, RUN_COLUMNS, Page, RunRecord
 
@@ -62,22 +74,30 @@ _RUN_WITH_ANNOTATIONS = (
 _HISTORY = Base.metadata.tables[StatusChange.__tablename__]
 
 
-def _run_rows(session: Session, run_id: str) -> list[Any]:
+def _run_rows(session: Session, run_id: str) -> Sequence[Sequence[Any]]:
     """The run's columns, once per annotation (once when it has none); 404 when no run."""
-    return list(
-        _found(
-            run_id,
-            lambda: session.connection().execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all(),
+
+    def fetch() -> Sequence[Sequence[Any]]:
+        connection = session.connection()
+        if not _on_driver(connection):
+            return connection.execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all()
+        compiled = driver_reads.statements.compiled(
+            "run with annotations", connection, lambda: _RUN_WITH_ANNOTATIONS, {"run_id": ""}
         )
-    )
+        rows = driver_reads.fetch(connection, compiled, {"run_id": run_id})
+        return [driver_reads.in_utc(row) for row in rows]
+
+    rows: Sequence[Sequence[Any]] = _found(run_id, fetch)
+    return rows
 
 
 def read_run(session: Session, run_id: str) -> RunRecord:
     """The run and its annotations, by one statement, as plain values (read-only answers)."""
     rows = _run_rows(session, run_id)
+    width = len(RUN_COLUMNS)
     return RunRecord(
-        tuple(rows[0][: len(RUN_COLUMNS)]),
-        {row.annotation_key: row.value for row in rows if row.annotation_key is not None},
+        rows[0][:width],
+        {row[width]: row[width + 1] for row in rows if row[width] is not None},
     )
 
 
@@ -138,13 +158,38 @@ def _creator(identity: Identity, data: Mapping[str, Any]) -> str | None:
 _ANNOTATIONS_OF = select(_ANNOTATIONS.c.run_id, _ANNOTATIONS.c.key, _ANNOTATIONS.c.value).order_by(
     _ANNOTATIONS.c.run_id, _ANNOTATIONS.c.key
 )
-_ANNOTATIONS_BY_DIALECT = {
-    # One array parameter: the statement is the same for every page, so psycopg prepares it.
-    "postgresql": _ANNOTATIONS_OF.where(
-        _ANNOTATIONS.c.run_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
-    ),
-    "sqlite": _ANNOTATIONS_OF.where(_ANNOTATIONS.c.run_id.in_(bindparam("ids", expanding=True))),
-}
+_ANNOTATIONS_OF_IDS = _ANNOTATIONS_OF.where(
+    _ANNOTATIONS.c.run_id.in_(bindparam("ids", expanding=True))
+)
+# One array parameter on PostgreSQL: the statement is the same for every page (psycopg
+# prepares it).
+_ANNOTATIONS_OF_ARRAY = _ANNOTATIONS_OF.where(
+    _ANNOTATIONS.c.run_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+)
+
+
+def _on_driver(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def _annotations_of(connection: Connection, run_ids: list[str]) -> Sequence[Any]:
+    """(run_id, key, value) of the runs' annotations, by run id then key."""
+    if not _on_driver(connection):
+        return connection.execute(_ANNOTATIONS_OF_IDS, {"ids": run_ids}).all()
+    compiled = driver_reads.statements.compiled(
+        "annotations of runs", connection, lambda: _ANNOTATIONS_OF_ARRAY, {"ids": []}
+    )
+    return driver_reads.fetch(connection, compiled, {"ids": run_ids})
+
+
+_PAGE = (
+    select(*_RUN_SELECTED)
+    .order_by(_RUNS.c.created_at.desc(), _RUNS.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_AFTER = tuple_(_RUNS.c.created_at, _RUNS.c.id) < tuple_(
+    bindparam("after_created_at", type_=UTCDateTime()), bindparam("after_id", type_=String)
+)
 
 
 def list_runs(
@@ -160,27 +205,31 @@ def list_runs(
     all of them (a page is only read, so the ORM's identity map and instrumented
     objects would be built only to be dumped).
     """
-    query = (
-        select(*_RUN_SELECTED)
-        .where(*build_run_filter(tree, statuses))
-        .order_by(_RUNS.c.created_at.desc(), _RUNS.c.id.desc())
-        .limit(page_size + 1)
-    )
-    if after is not None:
-        query = query.where(
-            tuple_(_RUNS.c.created_at, _RUNS.c.id)
-            < tuple_(literal(after.created_at, UTCDateTime()), literal(after.run_id))
-        )
     connection = session.connection()
-    rows = [tuple(row) for row in connection.execute(query)]
+    values: dict[str, Any] = {"limit": page_size + 1}
+    if after is not None:
+        values.update(after_created_at=after.created_at, after_id=after.run_id)
+
+    def build() -> Any:
+        query = _PAGE.where(*build_run_filter(tree, statuses))
+        return query.where(_AFTER) if after is not None else query
+
+    rows: Sequence[Sequence[Any]]
+    if _on_driver(connection):
+        shape = ("page", tree, tuple(statuses) if statuses else None, after is not None)
+        compiled = driver_reads.statements.compiled(shape, connection, build, values)
+        rows = [
+            driver_reads.in_utc(row) for row in driver_reads.fetch(connection, compiled, values)
+        ]
+    else:
+        rows = connection.execute(build(), values).all()
     next_cursor = None
     if len(rows) > page_size:
         rows = rows[:page_size]
         next_cursor = Cursor(rows[-1][CREATED_AT], rows[-1][ID])
     annotations: dict[str, dict[str, str]] = {row[ID]: {} for row in rows}
     if rows:
-        statement = _ANNOTATIONS_BY_DIALECT[connection.dialect.name]
-        for run_id, key, value in connection.execute(statement, {"ids": list(annotations)}):
+        for run_id, key, value in _annotations_of(connection, list(annotations)):
             annotations[run_id][key] = value
     return Page(rows, annotations, next_cursor)
 
