@@ -40,7 +40,16 @@ from .harness.errors import HarnessError
 from .harness.load import load_generator
 from .harness.machine import load_average
 from .harness.processes import ROOT, flask_cli
-from .measure import cold_aggregates, deep_pages, flood, memory, stampede, warm_stats, writes
+from .measure import (
+    cold_aggregates,
+    deep_pages,
+    flood,
+    list_pages,
+    memory,
+    stampede,
+    warm_stats,
+    writes,
+)
 from .report import Run, carried_section, describe_load, render
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1/runstats_bench"
@@ -55,6 +64,7 @@ STATEMENT_TIMEOUT_MS = 600_000
 ORDER: list[Measurement] = [
     Measurement(2, "cold aggregates", cold_aggregates.measure),
     Measurement(1, "warm stats vs the floor", warm_stats.measure),
+    Measurement(8, "list pages vs the floor", list_pages.measure),
     Measurement(3, "deep pages", deep_pages.measure),
     Measurement(4, "writes", writes.measure),
     Measurement(7, "stats flood", flood.measure),
