@@ -168,13 +168,14 @@ class Database:
         database_reads.labels(target=PRIMARY).inc()
         return Read(self._on_primary(state, work, kind), PRIMARY, 0.0)
 
-    def read_primary(self, work: Callable[[Session], Value]) -> Value:
+    def read_primary(self, work: Callable[[Connection], Value]) -> Value:
         """`work` on the primary, outside the request's transaction where the server allows
         (a read that must see the latest writes, and that writes nothing)."""
         state = self._state()
-        if state.override_bind is not None:
-            return work(self.session())
-        return self._on_primary(state, work, READ)
+        if state.override_bind is not None or not state.primary.autocommit_reads:
+            return work(self.session().connection())
+        with state.primary.connection() as connection:
+            return work(connection)
 
     def _on_primary(
         self, state: _DatabaseState, work: Callable[[Session], Value], kind: str

@@ -79,7 +79,9 @@ class PipelineRunById(MethodView):
     @blp.errors(401, 404, 503)
     def get(self, run_id: str) -> Response:
         """One run."""
-        return record_response(db.read_primary(lambda session: service.read_run(session, run_id)))
+        return record_response(
+            db.read_primary(lambda connection: service.read_run(connection, run_id))
+        )
 
 
 @blp.route("/<string:run_id>/transitions", parameters=[RUN_ID])

@@ -74,11 +74,10 @@ _RUN_WITH_ANNOTATIONS = (
 _HISTORY = Base.metadata.tables[StatusChange.__tablename__]
 
 
-def _run_rows(session: Session, run_id: str) -> Sequence[Sequence[Any]]:
+def _run_rows(connection: Connection, run_id: str) -> Sequence[Sequence[Any]]:
     """The run's columns, once per annotation (once when it has none); 404 when no run."""
 
     def fetch() -> Sequence[Sequence[Any]]:
-        connection = session.connection()
         if not _on_driver(connection):
             return connection.execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all()
         compiled = driver_reads.statements.compiled(
@@ -91,9 +90,9 @@ def _run_rows(session: Session, run_id: str) -> Sequence[Sequence[Any]]:
     return rows
 
 
-def read_run(session: Session, run_id: str) -> RunRecord:
+def read_run(connection: Connection, run_id: str) -> RunRecord:
     """The run and its annotations, by one statement, as plain values (read-only answers)."""
-    rows = _run_rows(session, run_id)
+    rows = _run_rows(connection, run_id)
     width = len(RUN_COLUMNS)
     return RunRecord(
         rows[0][:width],
@@ -108,7 +107,7 @@ def get_run(session: Session, run_id: str) -> PipelineRun:
     first), where the ORM's identity map and a second SELECT for the
     annotations cost more than the change itself.
     """
-    record = read_run(session, run_id)
+    record = read_run(session.connection(), run_id)
     run = PipelineRun(**dict(zip(RUN_COLUMNS, record.columns, strict=True)))
     annotations = [
         RunAnnotation(run_id=run.id, key=key, value=value)
