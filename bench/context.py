@@ -191,6 +191,7 @@ class Bench:
     user: str = "alice"
     secret: str = "runstats-bench-secret"
     stampede_db: str = "private"
+    counts_small_db: str | None = None  # same cardinalities, fewer runs: "flat" compares
     runs_total: int = 0
     _app: Gunicorn | None = None
 

@@ -42,6 +42,8 @@ from .harness.machine import load_average
 from .harness.processes import ROOT, flask_cli
 from .measure import (
     cold_aggregates,
+    counts_reads,
+    counts_writes,
     deep_pages,
     flood,
     list_pages,
@@ -67,6 +69,8 @@ ORDER: list[Measurement] = [
     Measurement(8, "list pages vs the floor", list_pages.measure),
     Measurement(3, "deep pages", deep_pages.measure),
     Measurement(4, "writes", writes.measure),
+    Measurement(9, "maintained counts: reads", counts_reads.measure),
+    Measurement(10, "maintained counts: writes", counts_writes.measure),
     Measurement(7, "stats flood", flood.measure),
     Measurement(6, "memory", memory.measure),
     Measurement(5, "stampede", stampede.measure),
@@ -113,6 +117,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="private",
         help="private: count aggregate queries with pg_stat_statements on a private cluster "
         "loaded for it (default); bench: the bench database, counted by the app's metrics",
+    )
+    parser.add_argument(
+        "--counts-small-db",
+        metavar="URL",
+        help="a smaller database of the same cardinalities (e.g. 1M runs beside 10M): the "
+        "maintained counts' reads are timed on both in the same rounds (flatness)",
     )
     parser.add_argument(
         "--user", default="alice", help='the user "me" stands for (a creator in the data)'
@@ -243,6 +253,7 @@ def report(args: argparse.Namespace, run: Run, work_dir: Path, output: Path) -> 
             stack=stack,
             user=args.user,
             stampede_db=args.stampede_db,
+            counts_small_db=args.counts_small_db,
             runs_total=runs,
         )
         log(f"{profile.name} run on {runs:,} runs, load generator: {bench.load.name}")

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 
 class ConfigError(ValueError):
@@ -21,10 +22,62 @@ def _env_bool(value: str) -> bool:
     raise ConfigError(f"not a boolean: {value!r}")
 
 
+def _entries(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+def _address(entry: str) -> tuple[str, int]:
+    host, colon, port = entry.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"RUNSTATS_REDIS_SENTINELS takes host:port entries separated by commas, got {entry!r}"
+        )
+    return host.strip("[]"), int(port)
+
+
+def check_redis_settings(settings: Settings) -> None:
+    """One way to Redis at most (a URL, Sentinels or a Cluster), each complete."""
+    given = [
+        name
+        for name, value in (
+            ("RUNSTATS_REDIS_URL", settings.redis_url),
+            ("RUNSTATS_REDIS_SENTINELS", settings.redis_sentinels),
+            ("RUNSTATS_REDIS_CLUSTER_URL", settings.redis_cluster_url),
+        )
+        if value
+    ]
+    if len(given) > 1:
+        raise ConfigError(
+            f"{' and '.join(given)} are set: choose one way to reach Redis "
+            "(a server, Sentinels or a Cluster)"
+        )
+    if bool(settings.redis_sentinels) != bool(settings.redis_sentinel_service):
+        raise ConfigError(
+            "RUNSTATS_REDIS_SENTINELS and RUNSTATS_REDIS_SENTINEL_SERVICE go together: "
+            "the Sentinels' addresses and the name of the master they monitor"
+        )
+    if settings.redis_sentinels:
+        if not _entries(settings.redis_sentinels):
+            raise ConfigError("RUNSTATS_REDIS_SENTINELS names no Sentinel")
+        for entry in _entries(settings.redis_sentinels):
+            _address(entry)
+    cluster = settings.redis_cluster_url
+    if cluster and not cluster.startswith(("redis://", "rediss://")):
+        raise ConfigError(
+            "RUNSTATS_REDIS_CLUSTER_URL takes a redis:// or rediss:// URL of one of the "
+            f"Cluster's nodes, got {cluster.split(':')[0]!r}"
+        )
+    if cluster and urlsplit(cluster).path not in ("", "/", "/0"):
+        raise ConfigError("RUNSTATS_REDIS_CLUSTER_URL: a Redis Cluster has database 0 only")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
     redis_url: str | None = None
+    redis_sentinels: str = ""
+    redis_sentinel_service: str = ""
+    redis_cluster_url: str = ""
     secret_key: str | None = None
     stats_cache_ttl: int = 30
     stats_cache_grace: int = 120
@@ -89,6 +142,7 @@ class Settings:
                     "RUNSTATS_DATABASE_REPLICA_URLS takes PostgreSQL URLs (streaming "
                     f"replicas), got {url.split(':')[0]!r}"
                 )
+        check_redis_settings(self)
         if not 0 <= self.trusted_proxies <= 10:
             raise ConfigError(
                 f"RUNSTATS_TRUSTED_PROXIES must be between 0 and 10, got {self.trusted_proxies}"
@@ -98,6 +152,11 @@ class Settings:
                 "RUNSTATS_STATS_WAIT_MS must exceed the stats lease "
                 f"({self.stats_wait_ms} <= {self.lease_ms}): waiters must outlive a dead owner"
             )
+
+    @property
+    def sentinel_addresses(self) -> tuple[tuple[str, int], ...]:
+        """The Sentinels' (host, port), in the order given (checked at startup)."""
+        return tuple(_address(entry) for entry in _entries(self.redis_sentinels))
 
     @property
     def replica_urls(self) -> tuple[str, ...]:

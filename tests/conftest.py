@@ -19,10 +19,10 @@ from .support.app import (
     BACKENDS,
     PG_URL,
     REDIS_URL,
-    backend_url,
     issue_token,
     migrated_app,
     redis_client_for,
+    session_database,
 )
 from .support.stats import StatsCaches
 
@@ -61,10 +61,12 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def app(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
-    with migrated_app(
-        backend_url(backend, tmp_path_factory.mktemp(backend)),
-        RUNSTATS_REDIS_CLIENT=redis_client_for(backend),
-    ) as application:
+    """One database per backend and xdist worker: a command's own connection (demo-data's
+    rebuild locks the deltas) must not wait on another worker's open test transaction."""
+    with (
+        session_database(backend, tmp_path_factory.mktemp(backend)) as url,
+        migrated_app(url, RUNSTATS_REDIS_CLIENT=redis_client_for(backend)) as application,
+    ):
         yield application
 
 

@@ -21,12 +21,39 @@ def compose() -> dict[str, Any]:
     return document
 
 
+HA_SERVICES = {
+    "postgres-replica",
+    "redis-replica",
+    "sentinel-1",
+    "sentinel-2",
+    "sentinel-3",
+    "app-ha-1",
+    "app-ha-2",
+}
+HA_APPS = ["app-ha-1", "app-ha-2"]
+SENTINELS = ["sentinel-1", "sentinel-2", "sentinel-3"]
+
+
+def _profiled(compose: dict[str, Any], profile: str | None) -> set[str]:
+    return {
+        name
+        for name, service in compose["services"].items()
+        if (profile in service.get("profiles", []))
+        or (profile is None and "profiles" not in service)
+    }
+
+
 def test_stack_has_postgres_redis_migrate_and_app(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", "migrate", "app"}
+    assert _profiled(compose, None) == {"postgres", "redis", "migrate", "app"}
+
+
+def test_the_ha_profile_adds_replicas_sentinels_and_two_app_hosts(compose: dict[str, Any]) -> None:
+    assert _profiled(compose, "ha") == HA_SERVICES
+    assert set(compose["services"]) == _profiled(compose, None) | HA_SERVICES
 
 
 def test_backing_services_have_healthchecks(compose: dict[str, Any]) -> None:
-    for name in ("postgres", "redis", "app"):
+    for name in ("postgres", "redis", "app", *(HA_SERVICES - {"app-ha-2"})):
         assert compose["services"][name]["healthcheck"]["test"]
 
 
@@ -81,7 +108,7 @@ def _variables_the_app_reads() -> set[str]:
     return {n for n in names if not n.endswith("_") and not n.startswith("RUNSTATS_TEST_")}
 
 
-@pytest.mark.parametrize("service", ["migrate", "app"])
+@pytest.mark.parametrize("service", ["migrate", "app", *HA_APPS])
 def test_every_runstats_variable_is_configured(compose: dict[str, Any], service: str) -> None:
     environment = compose["services"][service]["environment"]
     assert _variables_the_app_reads() <= set(environment)
@@ -91,3 +118,66 @@ def test_database_and_redis_urls_point_at_the_compose_services(compose: dict[str
     environment = compose["services"]["app"]["environment"]
     assert "@postgres:5432/" in environment["RUNSTATS_DATABASE_URL"]
     assert environment["RUNSTATS_REDIS_URL"].startswith("redis://redis:6379")
+
+
+def _settings_of(environment: dict[str, Any]) -> Settings:
+    """The Settings an app service starts with, `${NAME:-default}` taking its default."""
+    resolved = {
+        name: re.sub(r"\$\{[A-Z_]+:?-([^}]*)\}", r"\1", str(value))
+        for name, value in environment.items()
+    }
+    return Settings.from_env(resolved)
+
+
+@pytest.mark.parametrize("service", ["app", *HA_APPS])
+def test_every_app_service_starts_with_settings_the_app_accepts(
+    compose: dict[str, Any], service: str
+) -> None:
+    _settings_of(compose["services"][service]["environment"])
+
+
+def _sentinel_lines(compose: dict[str, Any]) -> list[str]:
+    return [line.split() for line in compose["configs"]["sentinel"]["content"].splitlines()]
+
+
+@pytest.mark.parametrize("app", HA_APPS)
+def test_ha_apps_reach_redis_through_every_sentinel_and_the_monitored_service(
+    compose: dict[str, Any], app: str
+) -> None:
+    settings = _settings_of(compose["services"][app]["environment"])
+    assert settings.redis_url is None
+    assert [host for host, _ in settings.sentinel_addresses] == SENTINELS
+    assert {port for _, port in settings.sentinel_addresses} == {26379}
+    monitor = next(line for line in _sentinel_lines(compose) if line[1] == "monitor")
+    assert monitor[2:] == [settings.redis_sentinel_service, "redis", "6379", "2"]
+    depends = compose["services"][app]["depends_on"]
+    assert all(depends[s]["condition"] == "service_healthy" for s in SENTINELS)
+
+
+@pytest.mark.parametrize("app", HA_APPS)
+def test_ha_apps_read_from_the_postgres_replica(compose: dict[str, Any], app: str) -> None:
+    settings = _settings_of(compose["services"][app]["environment"])
+    assert [u.split("@")[1].split("/")[0] for u in settings.replica_urls] == [
+        "postgres-replica:5432"
+    ]
+
+
+def test_sentinels_fail_over_in_seconds_not_the_defaults(compose: dict[str, Any]) -> None:
+    timings = {line[1]: int(line[3]) for line in _sentinel_lines(compose) if len(line) == 4}
+    assert timings["down-after-milliseconds"] <= 10_000
+    assert timings["failover-timeout"] <= 60_000
+    for name in SENTINELS:
+        sentinel = compose["services"][name]
+        assert "redis-sentinel" in sentinel["command"][-1]
+        assert sentinel["configs"][0]["source"] == "sentinel"
+
+
+def test_the_replicas_copy_the_primaries(compose: dict[str, Any]) -> None:
+    redis_replica = compose["services"]["redis-replica"]["command"]
+    assert redis_replica[-3:] == ["--replicaof", "redis", "6379"]
+    entrypoint = " ".join(compose["services"]["postgres-replica"]["entrypoint"])
+    assert "pg_basebackup -h postgres" in entrypoint and " -R " in entrypoint
+    replication = compose["configs"]["pg-replication"]["content"]
+    assert "host replication all all" in replication
+    mounts = compose["services"]["postgres"]["configs"]
+    assert mounts[0]["target"].startswith("/docker-entrypoint-initdb.d/")

@@ -7,9 +7,12 @@ default shape unless a test says otherwise.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import median
 
+import pytest
 from click.testing import Result
 from flask import Flask
 from sqlalchemy import Connection, select
@@ -19,6 +22,9 @@ from runstats_app.demo.catalog import build_catalog
 from runstats_app.demo.shape import git_sha
 from runstats_app.extensions import db
 from runstats_app.models import PipelineRun, RunAnnotation
+
+from .support.app import PG_URL, migrated_app
+from .support.databases import fresh_database
 
 RUNS = 1500
 
@@ -121,16 +127,24 @@ def test_env_is_mostly_prod(app: Flask, connection: Connection) -> None:
     assert envs["prod"] > envs["dev"] > envs["staging"]
 
 
+@pytest.fixture
+def own_app(backend: str, tmp_path: Path) -> Iterator[Flask]:
+    """An app on a database of its own: the command commits, and its rebuild locks the
+    counts' deltas, which the `connection` fixture's open transaction would hold."""
+    with fresh_database(backend, tmp_path, PG_URL) as url, migrated_app(url) as app:
+        yield app
+
+
 def _cli(app: Flask, *args: str) -> Result:
     with app.app_context():
         return app.test_cli_runner().invoke(args=["demo-data", *args])
 
 
-def test_the_cli_loads_the_sizes_it_is_given(app: Flask, connection: Connection) -> None:
-    result = _cli(app, "--runs", "400", "--users", "12", "--pipelines", "30", "--teams", "3")
+def test_the_cli_loads_the_sizes_it_is_given(own_app: Flask) -> None:
+    result = _cli(own_app, "--runs", "400", "--users", "12", "--pipelines", "30", "--teams", "3")
     assert result.exit_code == 0, result.output
     catalog = build_catalog(DemoShape(users=12, pipelines=30, teams=3))
-    with app.app_context():
+    with own_app.app_context():
         session = db.session()
         names = set(session.scalars(select(PipelineRun.name).distinct()))
         teams = set(
@@ -141,16 +155,16 @@ def test_the_cli_loads_the_sizes_it_is_given(app: Flask, connection: Connection)
     assert teams == set(catalog.teams) == {"ml-platform", "search", "ads"}
 
 
-def test_the_cli_with_no_skew_spreads_runs_evenly(app: Flask, connection: Connection) -> None:
-    result = _cli(app, "--runs", "600", "--pipelines", "30", "--skew", "0", "--seed", "2")
+def test_the_cli_with_no_skew_spreads_runs_evenly(own_app: Flask) -> None:
+    result = _cli(own_app, "--runs", "600", "--pipelines", "30", "--skew", "0", "--seed", "2")
     assert result.exit_code == 0, result.output
-    with app.app_context():
+    with own_app.app_context():
         counts = Counter(db.session().scalars(select(PipelineRun.name)))
     assert len(counts) == 30
     assert max(counts.values()) < 2.5 * median(counts.values())
 
 
-def test_the_cli_refuses_more_teams_than_people(app: Flask, connection: Connection) -> None:
-    result = _cli(app, "--runs", "10", "--users", "5", "--teams", "8")
+def test_the_cli_refuses_more_teams_than_people(own_app: Flask) -> None:
+    result = _cli(own_app, "--runs", "10", "--users", "5", "--teams", "8")
     assert result.exit_code == 2
     assert "every team needs a member" in result.output

@@ -106,11 +106,11 @@ def measure(bench: Bench) -> Section:
     transitions = clients * per_client * 2
     meter = Meter(app, postgres_cpu_reader(bench.database_url, bench.engine), clients, transitions)
     conninfo = _psycopg_conninfo(bench.database_url)
-    meter.round(_through_app(app.url, auth, batches[0]))
+    meter.round(through_app(app.url, auth, batches[0]))
     meter.round(_bare(conninfo, batches[1], now))
     results = [
         (
-            meter.round(_through_app(app.url, auth, batches[2 * number])),
+            meter.round(through_app(app.url, auth, batches[2 * number])),
             meter.round(_bare(conninfo, batches[2 * number + 1], now)),
         )
         for number in range(1, profile.write_rounds + 1)
@@ -166,7 +166,7 @@ def _insert_queued_runs(
     return batches
 
 
-def _through_app(url: str, auth: dict[str, str], batch: Batch) -> Work:
+def through_app(url: str, auth: dict[str, str], batch: Batch) -> Work:
     """Clients moving their runs through `POST …/transitions` with `expected_status`."""
 
     def work(index: int, barrier: threading.Barrier) -> int:

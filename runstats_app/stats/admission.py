@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import redis
 from redis.exceptions import RedisError
 
 from ..degraded import RateLimitedWarning
 from ..metrics import stats_scans_refused, stats_scans_running
+from ..redis_client import RedisClient
 from . import scripts
 from .breaker import CircuitBreaker
 
@@ -91,7 +91,7 @@ class ScanAdmission:
         per_process: int,
         total: int,
         lease_ms: int,
-        client: redis.Redis | None,
+        client: RedisClient | None,
         breaker: CircuitBreaker | None,
         warn: RateLimitedWarning,
     ) -> None:
@@ -110,17 +110,25 @@ class ScanAdmission:
         self._take = scripts.load(client, "take_scan_slot") if client is not None else None
 
     @contextmanager
-    def admit(self, caller: str, shared: bool) -> Iterator[Refusal | None]:
+    def admit(
+        self, caller: str, shared: bool, until: float = math.inf
+    ) -> Iterator[Refusal | None]:
         """Hold a slot for the block (None), or say why none was given (a Refusal).
 
         `shared` is False while Redis is unusable: the per-process bound alone holds then.
+        A shared slot expires by `until` (time.monotonic()), the end of the key's lease, so
+        that a killed owner's slot is free again when its successor takes the lease.
         """
         if not self._process_slots.acquire(blocking=False):
             yield self._refused(PROCESS, self._oldest_local_start(), time.monotonic())
             return
         token = uuid.uuid4().hex
         try:
-            member, refusal = self._take_shared_slot(caller, token) if shared else (None, None)
+            left_ms = (until - time.monotonic()) * 1000
+            lease_ms = max(1, int(min(self.lease_ms, left_ms)))
+            member, refusal = (
+                self._take_shared_slot(caller, token, lease_ms) if shared else (None, None)
+            )
             if refusal is not None:
                 yield refusal
                 return
@@ -143,7 +151,9 @@ class ScanAdmission:
             if member is not None:
                 self._give_back(member)
 
-    def _take_shared_slot(self, caller: str, token: str) -> tuple[str | None, Refusal | None]:
+    def _take_shared_slot(
+        self, caller: str, token: str, lease_ms: int
+    ) -> tuple[str | None, Refusal | None]:
         """(the slot's member, None) when taken; (None, None) when Redis cannot be asked."""
         if self.client is None or self._take is None:
             return None, None
@@ -154,7 +164,7 @@ class ScanAdmission:
         try:
             answer = self._take(
                 keys=[SLOTS_KEY],
-                args=[member, self.lease_ms, self.total, self.per_client, prefix],
+                args=[member, lease_ms, self.total, self.per_client, prefix],
             )
         except RedisError as exc:
             self._redis_failed(exc)

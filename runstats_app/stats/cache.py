@@ -25,11 +25,10 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-import redis
-
 from ..degraded import RateLimitedWarning
 from ..errors import ServiceUnavailable
 from ..metrics import stats_cache_lock_waits, stats_cache_requests, stats_cache_unavailable
+from ..redis_client import RedisClient
 from ..timefmt import format_timestamp
 from .admission import Refusal, ScanAdmission
 from .breaker import CircuitBreaker
@@ -83,7 +82,7 @@ class StatsCache:
     def __init__(
         self,
         settings: CacheSettings,
-        client: redis.Redis | None = None,
+        client: RedisClient | None = None,
         key_prefix: str = "",
         local: LocalStore | None = None,
     ) -> None:
@@ -162,9 +161,9 @@ class StatsCache:
         current = store.read(key)
         if current is not None and current.fresh_ms > 0:
             return self._fresh(current, labels)
-        stale = current or stale
+        stale = current or stale or self._last_good(store, key)
         started = time.perf_counter()
-        with self._admitted(request, shared=store is self.shared) as refusal:
+        with self._admitted(request, store is self.shared, lease) as refusal:
             if refusal is not None:
                 return self._refused(refusal, stale)
             try:
@@ -176,11 +175,19 @@ class StatsCache:
                 return _stale(stale)
         return self._publish(store, labels, key, lease, computed, started)
 
-    def _admitted(self, request: _Request, shared: bool) -> AbstractContextManager[Refusal | None]:
-        """A scan slot for the computation; reads of maintained counts need none."""
+    def _last_good(self, store: Store, key: str) -> Entry | None:
+        """This process's copy of a result the shared store no longer holds (a Redis
+        failover may lose the latest writes): answered stale if need be, never as fresh."""
+        return self.local.read(key) if store is self.shared else None
+
+    def _admitted(
+        self, request: _Request, shared: bool, lease: Lease
+    ) -> AbstractContextManager[Refusal | None]:
+        """A scan slot for the computation, for no longer than its lease; reads of
+        maintained counts need none."""
         if request.work.source != SCAN:
             return nullcontext()
-        return self.admission.admit(request.caller, shared)
+        return self.admission.admit(request.caller, shared, lease.ends_at)
 
     def _refused(self, refusal: Refusal, stale: Entry | None) -> StatsResult:
         if stale is not None:

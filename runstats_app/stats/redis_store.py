@@ -8,10 +8,17 @@ K's keys in one Redis Cluster slot):
              means fresh, less means stale, gone means a miss. No host clock
              is consulted.
 - K:lease    SET NX PX with a unique token (redis-py's Lock), released only by
-             its owner: whoever holds it runs the aggregate.
-- K:gen      INCR'd by each lease winner. A result is written only when its
-             generation is not older than the stored one, so an owner whose
-             lease ran out can never replace a newer result.
+             its owner: whoever holds it runs the aggregate, and only while it
+             holds it may it write K.
+- K:gen      INCR'd by each lease winner, and never below K's generation. A
+             result is written only when its generation is not older than the
+             stored one.
+
+So an owner whose lease ran out can never replace a newer result. With
+Sentinel, a failover may lose the latest writes (replication is asynchronous):
+a lost lease frees the key (a new owner computes), an owner whose lease was
+lost writes nothing, and a lost counter restarts above the stored result's
+generation. A result that survived is one computed within its TTL, as always.
 
 Every usable result read or written is also kept in the local store, the
 last-good copy a worker answers from while Redis is unusable. Redis errors
@@ -21,15 +28,17 @@ feed a circuit breaker; while it is open, Redis is not tried at all.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
-import redis
 from redis.exceptions import LockError, RedisError
 
 from ..degraded import RateLimitedWarning
 from ..metrics import stats_cache_redis_errors
+from ..redis_client import RedisClient
 from . import scripts
 from .breaker import CircuitBreaker
 from .envelope import Envelope, decode
@@ -44,7 +53,7 @@ GENERATION_LIFETIME_MS = 24 * 3600 * 1000
 class RedisStore:
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         *,
         grace_ms: int,
         lease_ms: int,
@@ -59,6 +68,7 @@ class RedisStore:
         self.breaker = breaker
         self._warn = warn
         self._read_entry = scripts.load(client, "read_entry")
+        self._next_generation = scripts.load(client, "next_generation")
         self._write_if_newer = scripts.load(client, "write_if_newer")
 
     def read(self, key: str) -> Entry | None:
@@ -80,12 +90,18 @@ class RedisStore:
         lock = self.client.lock(
             f"{key}:lease", timeout=self.lease_ms / 1000, blocking=False, thread_local=False
         )
-        if not self._call(lock.acquire):
+        token = uuid.uuid4().hex
+        ends_at = time.monotonic() + self.lease_ms / 1000
+        if not self._call(lambda: lock.acquire(token=token)):
             yield None
             return
         try:
-            generation = self._next_generation(key)
-            yield Lease(generation)
+            generation = self._call(
+                lambda: self._next_generation(
+                    keys=[key, f"{key}:gen"], args=[GENERATION_LIFETIME_MS]
+                )
+            )
+            yield Lease(int(generation), token, ends_at)
         finally:
             self._release(lock)
 
@@ -95,14 +111,11 @@ class RedisStore:
         self.mirror.keep(key, envelope, fresh_ms, life_ms)
         encoded = envelope.encode()
         self._call(
-            lambda: self._write_if_newer(keys=[key], args=[lease.generation, encoded, life_ms])
+            lambda: self._write_if_newer(
+                keys=[key, f"{key}:lease"],
+                args=[lease.generation, encoded, life_ms, lease.token],
+            )
         )
-
-    def _next_generation(self, key: str) -> int:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.incr(f"{key}:gen")
-        pipe.pexpire(f"{key}:gen", GENERATION_LIFETIME_MS)
-        return int(self._call(pipe.execute)[0])
 
     def _release(self, lock: Any) -> None:
         try:

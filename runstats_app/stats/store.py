@@ -8,6 +8,7 @@ The one state machine that uses them is cache.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -31,9 +32,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Lease:
-    """The right to compute one key; `generation` orders this computation after earlier ones."""
+    """The right to compute one key; `generation` orders this computation after earlier ones,
+    `token` is what the holder's lease holds (a shared store writes only for its holder)."""
 
     generation: int
+    token: str = ""
+    ends_at: float = math.inf
+    """time.monotonic() by which the lease has ended (at the latest)."""
 
 
 class Store(Protocol):

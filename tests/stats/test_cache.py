@@ -282,10 +282,19 @@ def test_past_ttl_plus_grace_the_old_result_is_never_served(cache, redis_client)
 # --- waiting for someone else's result ---------------------------------------------------
 
 
-def _publish(cache: StatsCache, generation: int, body: bytes) -> None:
+def _publish(cache: StatsCache, generation: int, body: bytes, lease: Any = None) -> None:
+    """Publish as the holder of `lease` (a redis-py Lock), or of a lease taken for it."""
     envelope = Envelope(1, "2026-01-01T00:00:00Z", SCAN, body)
     fresh = SETTINGS.ttl_ms
-    shared(cache).publish(KEY, Lease(generation), envelope, fresh, fresh + SETTINGS.grace_ms)
+    holder = lease or shared(cache).client.lock(LEASE, timeout=30, thread_local=False)
+    if lease is None:
+        assert holder.acquire(blocking=False)
+    token = holder.local.token.decode()
+    shared(cache).publish(
+        KEY, Lease(generation, token), envelope, fresh, fresh + SETTINGS.grace_ms
+    )
+    if lease is None:
+        holder.release()
 
 
 def test_reader_without_a_value_waits_and_gets_a_hit_when_the_owner_publishes(
@@ -295,7 +304,7 @@ def test_reader_without_a_value_waits_and_gets_a_hit_when_the_owner_publishes(
 
     def publish_later() -> bool:
         time.sleep(0.2)
-        _publish(other, 1, b'{"owner": 1}')
+        _publish(other, 1, b'{"owner": 1}', held_lease)
         held_lease.release()
         return True
 

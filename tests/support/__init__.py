@@ -12,6 +12,7 @@ databases          databases a test creates and drops
 servers            gunicorn and the flask CLI in subprocesses; a live app seen from outside
 services           a private PostgreSQL, redis-server and a TCP proxy to break
 stacks             those three together, migrated and loaded with demo data
+redis_ha           Redis Sentinel (master, replica, three Sentinels) and a Redis Cluster
 probes             what multi-process tests watch from outside the app
 metrics            reading the app's Prometheus metrics in process
 browser            the homepage in Chromium: pages that report problems, screenshots

@@ -22,6 +22,8 @@ from runstats_app import create_app
 from runstats_app.auth import Role, create_token
 from runstats_app.extensions import db
 
+from .databases import fresh_database
+
 PG_URL = os.environ.get("RUNSTATS_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("RUNSTATS_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -30,11 +32,15 @@ MIGRATIONS = str(Path(__file__).resolve().parents[2] / "migrations")
 MIGRATION_LOCK = 7_300_001
 
 
-def backend_url(backend: str, tmp_dir: Path) -> str:
+@contextmanager
+def session_database(backend: str, tmp_dir: Path) -> Iterator[str]:
+    """The test session's database: a SQLite file, or a PostgreSQL database of its own
+    beside RUNSTATS_TEST_DATABASE_URL's, dropped afterwards."""
     if backend == "postgresql":
-        assert PG_URL is not None
-        return PG_URL
-    return f"sqlite:///{tmp_dir / 'runstats-test.sqlite'}"
+        with fresh_database(backend, tmp_dir, PG_URL) as url:
+            yield url
+        return
+    yield f"sqlite:///{tmp_dir / 'runstats-test.sqlite'}"
 
 
 def redis_client_for(backend: str) -> Any:

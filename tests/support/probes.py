@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import closing, contextmanager
 from typing import Any, Protocol
 
@@ -63,6 +63,16 @@ def pid_connected_from(port: int) -> int | None:
         if connection.laddr and connection.laddr.port == port and connection.pid:
             return int(connection.pid)
     return None
+
+
+def clients_of(pid: int, ports: Collection[int]) -> int:
+    """Client connections process `pid` has accepted on any of `ports` (a worker's requests
+    in progress or queued in it: a gthread worker accepts more than it has threads)."""
+    return sum(
+        1
+        for connection in psutil.Process(pid).net_connections(kind="tcp")
+        if connection.status == psutil.CONN_ESTABLISHED and connection.laddr.port in ports
+    )
 
 
 SCAN_TAG = "/* runstats:stats-scan */%"

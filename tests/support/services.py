@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ class TemporaryPostgres:
                 "-R",
                 "-X",
                 "stream",
+                "--checkpoint=fast",
                 "--no-sync",
             )
         if not self.data.exists():
@@ -151,31 +153,44 @@ class TemporaryPostgres:
 
 
 class RedisServer:
-    """`redis-server` on a free port, persisting nothing."""
+    """`redis-server` on a free port, persisting nothing; `args` add to its command line
+    (after `config_file` when one is given: Sentinels keep their state in theirs)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        config_file: Path | None = None,
+        directory: Path | None = None,
+    ) -> None:
         self.port = free_port()
+        self.args = list(args)
+        self.config_file = config_file
+        self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def command(self) -> list[str]:
+        return [
+            "redis-server",
+            *([str(self.config_file)] if self.config_file else []),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *(["--dir", str(self.directory)] if self.directory else []),
+            *self.args,
+        ]
+
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + 10
@@ -186,6 +201,12 @@ class RedisServer:
             except redis.RedisError:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, with whatever it had not replicated."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -1,5 +1,6 @@
 """A runstats deployment's backends, all the test's own: PostgreSQL with the schema and
-demo data, and a redis-server reached through a proxy the test can break."""
+demo data, and a redis-server reached through a proxy the test can break (or, with
+`private_database`, whatever Redis the test gives the settings of)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,22 @@ class Backends:
 
 
 @contextmanager
+def private_database(
+    env: Mapping[str, str], demo_runs: int, seed: int, *, durable: bool = False
+) -> Iterator[tuple[TemporaryPostgres, dict[str, str]]]:
+    """A PostgreSQL of the test's own, migrated and loaded with `demo_runs` demo runs; the
+    server and `env` with RUNSTATS_DATABASE_URL added. durable: see TemporaryPostgres."""
+    postgres = TemporaryPostgres(durable=durable).start()
+    try:
+        full_env = {**env, "RUNSTATS_DATABASE_URL": postgres.create_database()}
+        flask_command(full_env, "db", "upgrade")
+        flask_command(full_env, "demo-data", "--runs", str(demo_runs), "--seed", str(seed))
+        yield postgres, full_env
+    finally:
+        postgres.destroy()
+
+
+@contextmanager
 def private_backends(
     secret_key: str,
     timings: StatsCacheTimings,
@@ -36,20 +53,17 @@ def private_backends(
     durable: see TemporaryPostgres. more_env: further RUNSTATS_* settings of the stack.
     """
     with ExitStack() as cleanup:
-        postgres = TemporaryPostgres(durable=durable).start()
-        cleanup.callback(postgres.destroy)
         redis_server = RedisServer().start()
         cleanup.callback(redis_server.stop)
         proxy = TcpProxy(redis_server.port).start()
         cleanup.callback(proxy.stop)
-        url = postgres.create_database()
-        env = {
-            "RUNSTATS_DATABASE_URL": url,
+        settings = {
             "RUNSTATS_REDIS_URL": proxy.url,
             "RUNSTATS_SECRET_KEY": secret_key,
             **timings.env(),
             **(more_env or {}),
         }
-        flask_command(env, "db", "upgrade")
-        flask_command(env, "demo-data", "--runs", str(demo_runs), "--seed", str(seed))
-        yield Backends(postgres, redis_server, proxy, url, env)
+        postgres, env = cleanup.enter_context(
+            private_database(settings, demo_runs, seed, durable=durable)
+        )
+        yield Backends(postgres, redis_server, proxy, env["RUNSTATS_DATABASE_URL"], env)

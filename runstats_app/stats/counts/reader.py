@@ -20,12 +20,10 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Select,
-    and_,
     case,
     cast,
     func,
     literal,
-    or_,
     select,
     text,
     union_all,
@@ -166,17 +164,19 @@ def _delta_conditions(query: CountsQuery, whole: Cover) -> list[ColumnElement[bo
     return clauses
 
 
-def _buckets(rollup: Rollup, whole: Cover) -> ColumnElement[bool]:
+def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[list[ColumnElement[bool]]]:
+    """One range of whole buckets per grain, each read on its own: a grain and a bucket
+    range are index conditions of one partition, where an OR of them is only a filter."""
     c = rollup.table.c
-    pieces = []
+    ranges = []
     for piece in whole.buckets:
         bounds = [c.grain == int(piece.grain)]
         if piece.start is not None:
             bounds.append(c.bucket >= bucket_number(piece.start, piece.grain))
         if piece.end is not None:
             bounds.append(c.bucket < bucket_number(piece.end, piece.grain))
-        pieces.append(and_(*bounds))
-    return or_(*pieces)
+        ranges.append(bounds)
+    return ranges
 
 
 @dataclass(frozen=True)
@@ -219,19 +219,22 @@ def _matched(
     if whole.whole:
         column, source = key.of_rollup(rollup)
         r = rollup.table.c
-        summed = (
-            select(column.label("key"), r.status.label("status"), func.sum(r.runs).label("runs"))
-            .select_from(source)
-            .where(*_rollup_conditions(rollup, query), _buckets(rollup, whole))
-            .group_by(column, r.status)
-        )
-        if of_moment is None:
-            # Summed per name id first; the names' text joins the few sums, not every row.
-            by_id = summed.subquery()
-            summed = select(names.c.name.label("key"), by_id.c.status, by_id.c.runs).join_from(
-                by_id, names, names.c.id == by_id.c.key
+        for bounds in _bucket_ranges(rollup, whole):
+            summed = (
+                select(
+                    column.label("key"), r.status.label("status"), func.sum(r.runs).label("runs")
+                )
+                .select_from(source)
+                .where(*_rollup_conditions(rollup, query), *bounds)
+                .group_by(column, r.status)
             )
-        parts.append(summed)
+            if of_moment is None:
+                # Summed per name id first; the names' text joins the few sums, not every row.
+                by_id = summed.subquery()
+                summed = select(names.c.name.label("key"), by_id.c.status, by_id.c.runs).join_from(
+                    by_id, names, names.c.id == by_id.c.key
+                )
+            parts.append(summed)
         d = deltas.c
         parts.append(
             select(

@@ -153,8 +153,13 @@ def rebuild(
         after = until
 
 
+DICTIONARIES = ("run_count_names", "run_count_creators", "run_count_labels")
+
+
 def _vacuum(engine: Engine) -> None:
-    """Give back the space the batches' deltas took, and plan the new rollups well."""
-    tables = ", ".join(["run_count_deltas", *(r.table.name for r in ROLLUPS)])
+    """Give back the space the batches' deltas took, and plan the new rollups well: the
+    dictionaries too (without statistics, a substring of names was estimated at one name
+    of 5,000 where 1,346 matched, and a 40 ms read took 4 s at 1M runs)."""
+    tables = ", ".join(["run_count_deltas", *DICTIONARIES, *(r.table.name for r in ROLLUPS)])
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text(f"VACUUM (ANALYZE) {tables}"))
