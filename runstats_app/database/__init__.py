@@ -147,8 +147,9 @@ class Database:
     def read(self, work: Callable[[Session], Value], kind: str = READ) -> Read[Value]:
         """`work` on a usable replica, else on the primary; a replica that fails is skipped.
 
-        `kind`: READ (lists; autocommit on PostgreSQL, see Target), SNAPSHOT (one REPEATABLE READ snapshot, read-only), SCAN
-        (the scans' pool). Tests that joined a connection read through it.
+        `kind`: READ (lists; autocommit on PostgreSQL, see Target), SNAPSHOT (one
+        REPEATABLE READ snapshot, read-only), SCAN (the scans' pool). Tests that joined a
+        connection read through it.
         """
         state = self._state()
         if state.override_bind is not None:
