@@ -45,6 +45,8 @@ class Profile:
     flood_window: float  # seconds a flood's clients keep retrying after a 503
     flood_writers: int
     flood_scan_sleep_ms: int  # RUNSTATS_TEST_SCAN_SLEEP_MS: small data, scans as slow as big
+    list_seconds: float  # one round of one list request against one server
+    list_rounds: int
 
 
 FULL = Profile(
@@ -71,6 +73,8 @@ FULL = Profile(
     flood_window=10,
     flood_writers=4,
     flood_scan_sleep_ms=0,
+    list_seconds=5,
+    list_rounds=4,
 )
 QUICK = Profile(
     name="quick",
@@ -96,6 +100,8 @@ QUICK = Profile(
     flood_window=2,
     flood_writers=2,
     flood_scan_sleep_ms=300,
+    list_seconds=1,
+    list_rounds=1,
 )
 
 

@@ -46,6 +46,7 @@ from .measure import (
     counts_writes,
     deep_pages,
     flood,
+    list_pages,
     memory,
     stampede,
     warm_stats,
@@ -65,6 +66,7 @@ STATEMENT_TIMEOUT_MS = 600_000
 ORDER: list[Measurement] = [
     Measurement(2, "cold aggregates", cold_aggregates.measure),
     Measurement(1, "warm stats vs the floor", warm_stats.measure),
+    Measurement(8, "list pages vs the floor", list_pages.measure),
     Measurement(3, "deep pages", deep_pages.measure),
     Measurement(4, "writes", writes.measure),
     Measurement(9, "maintained counts: reads", counts_reads.measure),

@@ -147,8 +147,9 @@ class Database:
     def read(self, work: Callable[[Session], Value], kind: str = READ) -> Read[Value]:
         """`work` on a usable replica, else on the primary; a replica that fails is skipped.
 
-        `kind`: READ (lists), SNAPSHOT (one REPEATABLE READ snapshot, read-only), SCAN
-        (the scans' pool). Tests that joined a connection read through it.
+        `kind`: READ (lists; autocommit on PostgreSQL, see Target), SNAPSHOT (one
+        REPEATABLE READ snapshot, read-only), SCAN (the scans' pool). Tests that joined a
+        connection read through it.
         """
         state = self._state()
         if state.override_bind is not None:
@@ -166,10 +167,24 @@ class Database:
                 assert state.replicas is not None
                 state.replicas.failed(replica, exc)
         database_reads.labels(target=PRIMARY).inc()
-        if kind == READ:
-            return Read(work(self.session()), PRIMARY, 0.0)
+        return Read(self._on_primary(state, work, kind), PRIMARY, 0.0)
+
+    def read_primary(self, work: Callable[[Connection], Value]) -> Value:
+        """`work` on the primary, outside the request's transaction where the server allows
+        (a read that must see the latest writes, and that writes nothing)."""
+        state = self._state()
+        if state.override_bind is not None or not state.primary.autocommit_reads:
+            return work(self.session().connection())
+        with state.primary.connection() as connection:
+            return work(connection)
+
+    def _on_primary(
+        self, state: _DatabaseState, work: Callable[[Session], Value], kind: str
+    ) -> Value:
+        if kind == READ and not state.primary.autocommit_reads:
+            return work(self.session())
         with state.primary.session(kind) as session:
-            return Read(work(session), PRIMARY, 0.0)
+            return work(session)
 
     def use_connection(self, connection: Connection | None) -> None:
         """Run the current app's sessions inside `connection` (tests join a transaction)."""

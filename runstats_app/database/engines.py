@@ -57,12 +57,14 @@ def make_engine(
     server_settings: Mapping[str, str] | None = None,
     application_name: str = "runstats",
     prepared: bool = True,
+    autocommit: bool = False,
 ) -> Engine:
     """An engine whose connections carry the statement timeout (and other server settings).
 
     prepared=False: psycopg never prepares a statement, so a statement run many times
     with other values (a rebuild's batches of run ids) is planned for each one, not
-    with a generic plan that cannot see how narrow its range is.
+    with a generic plan that cannot see how narrow its range is. autocommit=True (on
+    PostgreSQL): connections that stay in autocommit, for reads of a statement or two.
     """
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -82,6 +84,8 @@ def make_engine(
         }
         if not prepared:
             kwargs["connect_args"]["prepare_threshold"] = None
+        if autocommit:
+            kwargs["isolation_level"] = "AUTOCOMMIT"
     engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow, **kwargs)
     _ping_idle_connections(engine)
     _tag_statements(engine)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from ..config import Settings
@@ -44,7 +44,20 @@ class Target:
         )
         self.scan_engine = self.engine
         self.snapshot_engine = self.engine
-        if self.engine.dialect.name == "postgresql":
+        self.read_engine = self.engine
+        self.autocommit_reads = self.engine.dialect.name == "postgresql"
+        if self.autocommit_reads:
+            # A read of a few statements under READ COMMITTED sees a new snapshot per
+            # statement anyway; autocommit gives the same answers without the BEGIN and
+            # ROLLBACK round trips, a third of a list page's time on the database. A pool
+            # of its own, so that no checkout switches a connection's mode (and back).
+            self.read_engine = make_engine(
+                url,
+                settings.statement_timeout_ms,
+                server_settings=SERVER_SETTINGS,
+                application_name=application_name,
+                autocommit=True,
+            )
             self.scan_engine = make_engine(
                 url,
                 settings.scan_timeout_ms,
@@ -61,8 +74,16 @@ class Target:
                 isolation_level="REPEATABLE READ", **readonly
             )
 
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection for reads that must see the latest writes and write nothing."""
+        with self.read_engine.connect() as connection:
+            yield connection
+
     def engine_for(self, kind: str) -> Engine:
-        return {READ: self.engine, SNAPSHOT: self.snapshot_engine, SCAN: self.scan_engine}[kind]
+        return {READ: self.read_engine, SNAPSHOT: self.snapshot_engine, SCAN: self.scan_engine}[
+            kind
+        ]
 
     @contextmanager
     def session(self, kind: str) -> Iterator[Session]:

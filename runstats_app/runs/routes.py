@@ -1,10 +1,15 @@
-"""HTTP routes of the runs resource: validate, call one service function, respond."""
+"""HTTP routes of the runs resource: validate, call one service function, respond.
+
+The response decorators document each answer with its schema; the answers
+themselves are written by serialise.py (a view returning a Response is passed
+through as it is).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import Response, current_app
 from flask.views import MethodView
 
 from ..auth import Identity, Role
@@ -24,6 +29,7 @@ from .schemas import (
     StatusChangeSchema,
     TransitionSchema,
 )
+from .serialise import page_response, record_response, run_response
 
 blp = Blueprint(
     "pipeline_runs",
@@ -43,7 +49,7 @@ class PipelineRuns(MethodView):
     @blp.arguments(ListArgsSchema, location="query", as_kwargs=True)
     @blp.response(200, RunListSchema)
     @blp.errors(400, 401, 503)
-    def get(self, **args: Any) -> dict[str, Any]:
+    def get(self, **args: Any) -> Response:
         """List runs, newest first, with filters and keyset pagination."""
         found = request_filter(args)
         binding = filter_binding(found.sent.raw if found.sent else None, found.statuses)
@@ -54,29 +60,28 @@ class PipelineRuns(MethodView):
                 session, found.tree, found.statuses, args["page_size"], after
             )
         ).value
-        return {
-            "pipeline_runs": page.runs,
-            "next_page_token": (
-                tokens.encode(page.next_cursor, binding) if page.next_cursor else None
-            ),
-        }
+        return page_response(
+            page, tokens.encode(page.next_cursor, binding) if page.next_cursor else None
+        )
 
     @blp.arguments(RunCreateSchema)
     @blp.response(201, RunSchema)
     @blp.errors(400, 413, 503)
     @blp.requires(Role.writer)
-    def post(self, data: dict[str, Any], identity: Identity) -> Any:
+    def post(self, data: dict[str, Any], identity: Identity) -> Response:
         """Create a run (writer role)."""
-        return service.create_run(db.session(), identity, data)
+        return run_response(service.create_run(db.session(), identity, data), 201)
 
 
 @blp.route("/<string:run_id>", parameters=[RUN_ID])
 class PipelineRunById(MethodView):
     @blp.response(200, RunSchema)
     @blp.errors(401, 404, 503)
-    def get(self, run_id: str) -> Any:
+    def get(self, run_id: str) -> Response:
         """One run."""
-        return service.get_run(db.session(), run_id)
+        return record_response(
+            db.read_primary(lambda connection: service.read_run(connection, run_id))
+        )
 
 
 @blp.route("/<string:run_id>/transitions", parameters=[RUN_ID])
@@ -85,15 +90,17 @@ class PipelineRunTransitions(MethodView):
     @blp.response(200, RunSchema)
     @blp.errors(400, 404, 409, 413, 503)
     @blp.requires(Role.writer)
-    def post(self, data: dict[str, Any], run_id: str, identity: Identity) -> Any:
+    def post(self, data: dict[str, Any], run_id: str, identity: Identity) -> Response:
         """Change a run's status; `expected_status` makes it a compare-and-set."""
         expected = data.get("expected_status")
-        return status_changes.transition_run(
-            db.session(),
-            identity,
-            run_id,
-            RunStatus(data["status"]),
-            RunStatus(expected) if expected else None,
+        return run_response(
+            status_changes.transition_run(
+                db.session(),
+                identity,
+                run_id,
+                RunStatus(data["status"]),
+                RunStatus(expected) if expected else None,
+            )
         )
 
 
@@ -102,9 +109,9 @@ class PipelineRunCancel(MethodView):
     @blp.response(200, RunSchema)
     @blp.errors(404, 409, 503)
     @blp.requires(Role.writer)
-    def post(self, run_id: str, identity: Identity) -> Any:
+    def post(self, run_id: str, identity: Identity) -> Response:
         """Cancel a run: RUNNING goes to CANCELLING, QUEUED/PENDING to CANCELLED."""
-        return status_changes.cancel_run(db.session(), identity, run_id)
+        return run_response(status_changes.cancel_run(db.session(), identity, run_id))
 
 
 @blp.route("/<string:run_id>/annotations/<path:key>", parameters=[RUN_ID, ANNOTATION_KEY])
@@ -113,9 +120,11 @@ class PipelineRunAnnotation(MethodView):
     @blp.response(200, RunSchema)
     @blp.errors(400, 404, 413, 503)
     @blp.requires(Role.writer)
-    def put(self, data: dict[str, Any], run_id: str, key: str, identity: Identity) -> Any:
+    def put(self, data: dict[str, Any], run_id: str, key: str, identity: Identity) -> Response:
         """Set one annotation."""
-        return service.set_annotation(db.session(), identity, run_id, key, data["value"])
+        return run_response(
+            service.set_annotation(db.session(), identity, run_id, key, data["value"])
+        )
 
     @blp.response(204)
     @blp.errors(400, 404, 503)

@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..auth import Identity, Role, require_owner_or_admin
@@ -29,23 +39,15 @@ from ..statuses import (
 )
 from ..text import is_storable_text
 from ..types import UTCDateTime
+from . import driver_reads
 from .annotations import MAX_ANNOTATIONS_PER_RUN, annotation_key_problem
+from .records import CREATED_AT, ID, RUN_COLUMNS, Page, RunRecord
 
 log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _run_query() -> Any:
-    # populate_existing: what a read returns comes from the database, never from a
-    # session identity map that outlived the unit of work that loaded it.
-    return (
-        select(PipelineRun)
-        .options(selectinload(PipelineRun.annotations))
-        .execution_options(populate_existing=True)
-    )
 
 
 def _found(run_id: str, fetch: Callable[[], Any]) -> Any:
@@ -62,14 +64,40 @@ def _find_run(session: Session, query: Any, run_id: str) -> Any:
 
 _RUNS = Base.metadata.tables[PipelineRun.__tablename__]
 _ANNOTATIONS = Base.metadata.tables[RunAnnotation.__tablename__]
+_RUN_SELECTED = tuple(_RUNS.c[name] for name in RUN_COLUMNS)
 _RUN_WITH_ANNOTATIONS = (
-    select(_RUNS, _ANNOTATIONS.c.key.label("annotation_key"), _ANNOTATIONS.c.value)
+    select(*_RUN_SELECTED, _ANNOTATIONS.c.key.label("annotation_key"), _ANNOTATIONS.c.value)
     .outerjoin(_ANNOTATIONS, _ANNOTATIONS.c.run_id == _RUNS.c.id)
     .where(_RUNS.c.id == bindparam("run_id"))
     .order_by(_ANNOTATIONS.c.key)
 )
 _HISTORY = Base.metadata.tables[StatusChange.__tablename__]
-_RUN_COLUMNS = tuple(column.key for column in _RUNS.columns)
+
+
+def _run_rows(connection: Connection, run_id: str) -> Sequence[Sequence[Any]]:
+    """The run's columns, once per annotation (once when it has none); 404 when no run."""
+
+    def fetch() -> Sequence[Sequence[Any]]:
+        if not _on_driver(connection):
+            return connection.execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all()
+        compiled = driver_reads.statements.compiled(
+            "run with annotations", connection, lambda: _RUN_WITH_ANNOTATIONS, {"run_id": ""}
+        )
+        rows = driver_reads.fetch(connection, compiled, {"run_id": run_id})
+        return [driver_reads.in_utc(row) for row in rows]
+
+    rows: Sequence[Sequence[Any]] = _found(run_id, fetch)
+    return rows
+
+
+def read_run(connection: Connection, run_id: str) -> RunRecord:
+    """The run and its annotations, by one statement, as plain values (read-only answers)."""
+    rows = _run_rows(connection, run_id)
+    width = len(RUN_COLUMNS)
+    return RunRecord(
+        rows[0][:width],
+        {row[width]: row[width + 1] for row in rows if row[width] is not None},
+    )
 
 
 def get_run(session: Session, run_id: str) -> PipelineRun:
@@ -79,16 +107,11 @@ def get_run(session: Session, run_id: str) -> PipelineRun:
     first), where the ORM's identity map and a second SELECT for the
     annotations cost more than the change itself.
     """
-    rows = _found(
-        run_id,
-        lambda: session.connection().execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all(),
-    )
-    first = rows[0]._mapping
-    run = PipelineRun(**{name: first[name] for name in _RUN_COLUMNS})
+    record = read_run(session.connection(), run_id)
+    run = PipelineRun(**dict(zip(RUN_COLUMNS, record.columns, strict=True)))
     annotations = [
-        RunAnnotation(run_id=run.id, key=row.annotation_key, value=row.value)
-        for row in rows
-        if row.annotation_key is not None
+        RunAnnotation(run_id=run.id, key=key, value=value)
+        for key, value in record.annotations.items()
     ]
     set_committed_value(run, "annotations", annotations)
     return run
@@ -131,10 +154,41 @@ def _creator(identity: Identity, data: Mapping[str, Any]) -> str | None:
     raise Forbidden("A writer may only create runs in their own name; admins may name anyone.")
 
 
-@dataclass(frozen=True)
-class Page:
-    runs: list[PipelineRun]
-    next_cursor: Cursor | None
+_ANNOTATIONS_OF = select(_ANNOTATIONS.c.run_id, _ANNOTATIONS.c.key, _ANNOTATIONS.c.value).order_by(
+    _ANNOTATIONS.c.run_id, _ANNOTATIONS.c.key
+)
+_ANNOTATIONS_OF_IDS = _ANNOTATIONS_OF.where(
+    _ANNOTATIONS.c.run_id.in_(bindparam("ids", expanding=True))
+)
+# One array parameter on PostgreSQL: the statement is the same for every page (psycopg
+# prepares it).
+_ANNOTATIONS_OF_ARRAY = _ANNOTATIONS_OF.where(
+    _ANNOTATIONS.c.run_id == any_(bindparam("ids", type_=postgresql.ARRAY(String)))
+)
+
+
+def _on_driver(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql"
+
+
+def _annotations_of(connection: Connection, run_ids: list[str]) -> Sequence[Any]:
+    """(run_id, key, value) of the runs' annotations, by run id then key."""
+    if not _on_driver(connection):
+        return connection.execute(_ANNOTATIONS_OF_IDS, {"ids": run_ids}).all()
+    compiled = driver_reads.statements.compiled(
+        "annotations of runs", connection, lambda: _ANNOTATIONS_OF_ARRAY, {"ids": []}
+    )
+    return driver_reads.fetch(connection, compiled, {"ids": run_ids})
+
+
+_PAGE = (
+    select(*_RUN_SELECTED)
+    .order_by(_RUNS.c.created_at.desc(), _RUNS.c.id.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_AFTER = tuple_(_RUNS.c.created_at, _RUNS.c.id) < tuple_(
+    bindparam("after_created_at", type_=UTCDateTime()), bindparam("after_id", type_=String)
+)
 
 
 def list_runs(
@@ -144,23 +198,39 @@ def list_runs(
     page_size: int,
     after: Cursor | None,
 ) -> Page:
-    """One page in (created_at DESC, id DESC) order, keyset-paginated."""
-    query = (
-        _run_query()
-        .where(*build_run_filter(tree, statuses))
-        .order_by(PipelineRun.created_at.desc(), PipelineRun.id.desc())
-        .limit(page_size + 1)
-    )
+    """One page in (created_at DESC, id DESC) order, keyset-paginated.
+
+    Two statements, Core rows rather than models: the runs, then the annotations of
+    all of them (a page is only read, so the ORM's identity map and instrumented
+    objects would be built only to be dumped).
+    """
+    connection = session.connection()
+    values: dict[str, Any] = {"limit": page_size + 1}
     if after is not None:
-        query = query.where(
-            tuple_(PipelineRun.created_at, PipelineRun.id)
-            < tuple_(literal(after.created_at, UTCDateTime()), literal(after.run_id))
-        )
-    rows = list(session.scalars(query))
-    if len(rows) <= page_size:
-        return Page(rows, None)
-    last = rows[page_size - 1]
-    return Page(rows[:page_size], Cursor(last.created_at, last.id))
+        values.update(after_created_at=after.created_at, after_id=after.run_id)
+
+    def build() -> Any:
+        query = _PAGE.where(*build_run_filter(tree, statuses))
+        return query.where(_AFTER) if after is not None else query
+
+    rows: Sequence[Sequence[Any]]
+    if _on_driver(connection):
+        shape = ("page", tree, tuple(statuses) if statuses else None, after is not None)
+        compiled = driver_reads.statements.compiled(shape, connection, build, values)
+        rows = [
+            driver_reads.in_utc(row) for row in driver_reads.fetch(connection, compiled, values)
+        ]
+    else:
+        rows = connection.execute(build(), values).all()
+    next_cursor = None
+    if len(rows) > page_size:
+        rows = rows[:page_size]
+        next_cursor = Cursor(rows[-1][CREATED_AT], rows[-1][ID])
+    annotations: dict[str, dict[str, str]] = {row[ID]: {} for row in rows}
+    if rows:
+        for run_id, key, value in _annotations_of(connection, list(annotations)):
+            annotations[run_id][key] = value
+    return Page(rows, annotations, next_cursor)
 
 
 def history(session: Session, run_id: str) -> list[StatusChange]:
