@@ -34,7 +34,7 @@ from ..harness.errors import HarnessError
 from ..harness.formatting import X, per_second, table, times, us
 from ..harness.stats import median
 from ..harness.users import bearer
-from .writes import Batch, Meter, WriteRound, through_app
+from .writes import Batch, Meter, WriteRound, queued_run, through_app
 
 WRITER = "runstats-bench-counts-writer"
 CLIENTS = 16
@@ -112,17 +112,12 @@ def _queued_runs(engine: Engine, per_client: int, hot: bool) -> Batch:
     now = datetime.now(UTC)
     batch = [[new_run_id() for _ in range(per_client)] for _ in range(CLIENTS)]
     values = [
-        {
-            "id": run_id,
-            "name": "bench-counts-hot" if hot else f"bench-counts-{client}",
-            "created_by": WRITER if hot else f"{WRITER}-{client}",
-            "created_at": now,
-            "updated_at": now,
-            "status": "QUEUED",
-            "status_updated_at": now,
-            "attempt": 1,
-            "max_attempts": 1,
-        }
+        queued_run(
+            run_id,
+            "bench-counts-hot" if hot else f"bench-counts-{client}",
+            WRITER if hot else f"{WRITER}-{client}",
+            now,
+        )
         for client, ids in enumerate(batch)
         for run_id in ids
     ]

@@ -145,17 +145,7 @@ def _insert_queued_runs(
         [[new_run_id() for _ in range(per_client)] for _ in range(clients)] for _ in range(count)
     ]
     values = [
-        {
-            "id": run_id,
-            "name": "bench-writes",
-            "created_by": WRITER,
-            "created_at": now,
-            "updated_at": now,
-            "status": "QUEUED",
-            "status_updated_at": now,
-            "attempt": 1,
-            "max_attempts": 1,
-        }
+        queued_run(run_id, "bench-writes", WRITER, now)
         for batch in batches
         for ids in batch
         for run_id in ids
@@ -164,6 +154,21 @@ def _insert_queued_runs(
         session.execute(insert(PipelineRun), values)
         session.commit()
     return batches
+
+
+def queued_run(run_id: str, name: str, created_by: str, now: datetime) -> dict[str, Any]:
+    """The row of a QUEUED run created `now`, for a bulk insert."""
+    return {
+        "id": run_id,
+        "name": name,
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+        "status": "QUEUED",
+        "status_updated_at": now,
+        "attempt": 1,
+        "max_attempts": 1,
+    }
 
 
 def through_app(url: str, auth: dict[str, str], batch: Batch) -> Work:

@@ -17,13 +17,20 @@ from dataclasses import dataclass
 import pytest
 import requests
 from redis.cluster import RedisCluster, key_slot
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 
 from runstats_app.filters.schema import parse_filter_query
 from runstats_app.stats.canonical import cache_key
 
 from ..support.contract import NAME
-from ..support.probes import AGGREGATE, aggregate_client_ports, runs_table_locked, wait_for
+from ..support.probes import (
+    AGGREGATE,
+    aggregate_client_ports,
+    reset_statement_calls,
+    runs_table_locked,
+    statement_calls,
+    wait_for,
+)
 from ..support.redis_ha import ClusterGroup, require_redis_server
 from ..support.servers import GunicornServer, StatsCacheTimings
 from ..support.stacks import private_database
@@ -43,21 +50,10 @@ class Stack:
     db: Engine
 
     def aggregate_calls(self) -> int:
-        with self.db.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
-                        " WHERE query LIKE :q"
-                    ),
-                    {"q": AGGREGATE},
-                ).scalar_one()
-            )
+        return statement_calls(self.db, AGGREGATE)
 
     def reset_counts(self) -> None:
-        with self.db.connect() as connection:
-            connection.execute(text("SELECT pg_stat_statements_reset()"))
-            connection.commit()
+        reset_statement_calls(self.db)
 
     def stats(self, index: int, filter_query: str) -> requests.Response:
         host = self.hosts[index % len(self.hosts)]

@@ -36,7 +36,9 @@ from ..support.probes import (
     aggregate_client_ports,
     clients_of,
     pid_connected_from,
+    reset_statement_calls,
     runs_table_locked,
+    statement_calls,
     wait_for,
 )
 from ..support.servers import GunicornServer, StatsCacheTimings
@@ -60,33 +62,13 @@ class Stack:
     proxy: TcpProxy
 
     def aggregate_calls(self) -> int:
-        with self.db.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
-                        " WHERE query LIKE :q"
-                    ),
-                    {"q": AGGREGATE},
-                ).scalar_one()
-            )
+        return statement_calls(self.db, AGGREGATE)
 
     def counts_reads(self) -> int:
-        with self.db.connect() as connection:
-            return int(
-                connection.execute(
-                    text(
-                        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
-                        " WHERE query LIKE :q"
-                    ),
-                    {"q": COUNTS_READ},
-                ).scalar_one()
-            )
+        return statement_calls(self.db, COUNTS_READ)
 
     def reset_counts(self) -> None:
-        with self.db.connect() as connection:
-            connection.execute(text("SELECT pg_stat_statements_reset()"))
-            connection.commit()
+        reset_statement_calls(self.db)
 
     def slow_aggregate(self) -> AbstractContextManager[None]:
         """Hold an exclusive lock on the runs table: aggregates wait until we let go."""

@@ -93,6 +93,26 @@ def running_scans(db: Engine) -> int:
         )
 
 
+def statement_calls(db: Engine, pattern: str) -> int:
+    """How often statements whose text is LIKE `pattern` ran, per pg_stat_statements."""
+    with db.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+                    " WHERE query LIKE :pattern"
+                ),
+                {"pattern": pattern},
+            ).scalar_one()
+        )
+
+
+def reset_statement_calls(db: Engine) -> None:
+    with db.connect() as connection:
+        connection.execute(text("SELECT pg_stat_statements_reset()"))
+        connection.commit()
+
+
 class Sampler:
     """Samples a number in a thread until stopped; keeps the largest seen."""
 
