@@ -228,3 +228,10 @@ def test_a_header_line_one_byte_over_32_kib_is_431_in_the_envelope(stack: Stack)
     assert answer.status_code == 431, answer.text
     body = assert_error_body(answer.json(), 431)
     assert set(body["errors"]["headers"]) == {"X-Padding"}
+
+
+def test_the_probe_sees_a_request_that_reaches_the_database(stack: Stack) -> None:
+    """So that "before any query" above can fail: a legal filter is answered by a query."""
+    params = {"filter_query": long_filter(2 * 1024)}
+    _, reached = stack.probe.reached(lambda: stack.get(RUNS, params=params))
+    assert reached

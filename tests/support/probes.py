@@ -149,9 +149,10 @@ class DatabaseProbe(Protocol):
 
 class StatementCount:
     """Statements PostgreSQL ran in one database, as pg_stat_statements counts them
-    (the server must preload it); this probe's own reads and the workers' background
-    folding (tagged, once a second, with the BEGIN and COMMIT around it) are left out: a
-    request that reaches the database runs more than transaction control."""
+    (the server must preload it), on the app's own tables: what a request that reaches
+    the database reads (a token, runs). Left out: this probe's reads, the workers'
+    background folding (tagged, once a second, with its BEGIN and COMMIT) and what a
+    worker's engine asks when it first connects (version, schema, settings)."""
 
     def __init__(self, url: str) -> None:
         libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -164,7 +165,7 @@ class StatementCount:
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
             " AND query NOT LIKE '%pg_stat_statements%'"
             " AND query NOT LIKE '/* runstats:counts-fold */%'"
-            " AND upper(query) NOT IN ('BEGIN', 'COMMIT', 'ROLLBACK')"
+            " AND query ~* '(pipeline_runs|run_annotations|run_status_history|api_tokens)'"
         ).fetchone()
         assert row is not None
         return int(row[0])
