@@ -71,7 +71,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     redis_client.init_app(app, settings)
     openapi.init_app(app, api)
-    auth.init_app(app, db.session)
+    auth.init_app(app, db.read_primary)
     stats.init_app(app, settings)
     runs.init_app(app, page_token_key)
     health.init_app(app)

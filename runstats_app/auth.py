@@ -13,7 +13,7 @@ from enum import IntEnum
 from typing import Any
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from .errors import Forbidden, Unauthorized
@@ -71,9 +71,9 @@ _IDENTITY_BY_DIGEST = select(ApiToken.user_name, ApiToken.role).where(
 )
 
 
-def lookup_identity(session: Session, token: str) -> Identity | None:
+def lookup_identity(connection: Connection, token: str) -> Identity | None:
     """The identity of a live token; a Core statement, as it runs on every authenticated call."""
-    row = session.connection().execute(_IDENTITY_BY_DIGEST, {"digest": hash_token(token)}).first()
+    row = connection.execute(_IDENTITY_BY_DIGEST, {"digest": hash_token(token)}).first()
     if row is None:
         return None
     return Identity(user=row.user_name, role=Role[row.role])
@@ -91,17 +91,22 @@ def bearer_token() -> str | None:
     return token
 
 
-def authenticate(session: Callable[[], Session]) -> Identity | None:
+ReadPrimary = Callable[[Callable[[Connection], "Identity | None"]], "Identity | None"]
+"""Runs a read on the primary (`Database.read_primary`): revocations must show at once."""
+
+
+def authenticate(read_primary: ReadPrimary) -> Identity | None:
     """Resolve and remember the caller; a presented but invalid token is a 401.
 
-    The session is only opened when a token must be looked up: anonymous reads
-    (the homepage's stats) cost no database work here.
+    Anonymous reads (the homepage's stats) cost no database work here, and a token is
+    looked up outside the request's transaction where the server allows (no BEGIN and
+    ROLLBACK around it for a read-only request).
     """
     token = bearer_token()
     if token is None:
         identity = None
     else:
-        identity = lookup_identity(session(), token)
+        identity = read_primary(lambda connection: lookup_identity(connection, token))
         if identity is None:
             raise Unauthorized("The bearer token is not valid.")
     g.identity = identity
@@ -129,14 +134,14 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def init_app(app: Flask, session: Callable[[], Session]) -> None:
+def init_app(app: Flask, read_primary: ReadPrimary) -> None:
     """Identify the caller of every request, except on public views."""
 
     @app.before_request
     def _identify() -> None:
         view = app.view_functions.get(request.endpoint or "")
         if not getattr(view, PUBLIC_ATTRIBUTE, False):
-            authenticate(session)
+            authenticate(read_primary)
 
 
 def require_reader_if_reads_need_tokens() -> None:
