@@ -56,11 +56,8 @@ def check_redis_settings(settings: Settings) -> None:
             "RUNSTATS_REDIS_SENTINELS and RUNSTATS_REDIS_SENTINEL_SERVICE go together: "
             "the Sentinels' addresses and the name of the master they monitor"
         )
-    if settings.redis_sentinels:
-        if not _entries(settings.redis_sentinels):
-            raise ConfigError("RUNSTATS_REDIS_SENTINELS names no Sentinel")
-        for entry in _entries(settings.redis_sentinels):
-            _address(entry)
+    if settings.redis_sentinels and not settings.sentinel_addresses:
+        raise ConfigError("RUNSTATS_REDIS_SENTINELS names no Sentinel")
     cluster = settings.redis_cluster_url
     if cluster and not cluster.startswith(("redis://", "rediss://")):
         raise ConfigError(

@@ -67,15 +67,33 @@ class CompiledStatements:
 statements = CompiledStatements()
 
 
-def fetch(connection: Connection, compiled: Compiled, values: Mapping[str, Any]) -> Sequence[Any]:
-    """Run a compiled statement with `values` for its placeholders; every row."""
-    sql, parameters = compiled
+def on_driver(connection: Connection) -> bool:
+    """Whether reads on `connection` take the driver's cursor (PostgreSQL), else Core's."""
+    return connection.dialect.name == "postgresql"
+
+
+def fetch(
+    connection: Connection, key: Hashable, build: Any, values: Mapping[str, Any]
+) -> Sequence[Any]:
+    """Every row of `build()` with `values`, its SQL compiled once per `key` (the first
+    call's values are its placeholders) and run on the driver's cursor."""
+    sql, parameters = statements.compiled(key, connection, build, values)
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql, {**parameters, **values})
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+def run_rows(
+    connection: Connection, key: Hashable, build: Any, values: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """Rows of a statement whose RUN_COLUMNS come first, timestamps in UTC: fetched on the
+    driver where it applies, through SQLAlchemy elsewhere (UTCDateTime converts there)."""
+    if not on_driver(connection):
+        return connection.execute(build(), values).all()
+    return [in_utc(row) for row in fetch(connection, key, build, values)]
 
 
 def in_utc(row: Sequence[Any]) -> tuple[Any, ...]:

@@ -78,13 +78,9 @@ def _run_rows(connection: Connection, run_id: str) -> Sequence[Sequence[Any]]:
     """The run's columns, once per annotation (once when it has none); 404 when no run."""
 
     def fetch() -> Sequence[Sequence[Any]]:
-        if not _on_driver(connection):
-            return connection.execute(_RUN_WITH_ANNOTATIONS, {"run_id": run_id}).all()
-        compiled = driver_reads.statements.compiled(
-            "run with annotations", connection, lambda: _RUN_WITH_ANNOTATIONS, {"run_id": ""}
+        return driver_reads.run_rows(
+            connection, "run with annotations", lambda: _RUN_WITH_ANNOTATIONS, {"run_id": run_id}
         )
-        rows = driver_reads.fetch(connection, compiled, {"run_id": run_id})
-        return [driver_reads.in_utc(row) for row in rows]
 
     rows: Sequence[Sequence[Any]] = _found(run_id, fetch)
     return rows
@@ -167,18 +163,13 @@ _ANNOTATIONS_OF_ARRAY = _ANNOTATIONS_OF.where(
 )
 
 
-def _on_driver(connection: Connection) -> bool:
-    return connection.dialect.name == "postgresql"
-
-
 def _annotations_of(connection: Connection, run_ids: list[str]) -> Sequence[Any]:
     """(run_id, key, value) of the runs' annotations, by run id then key."""
-    if not _on_driver(connection):
+    if not driver_reads.on_driver(connection):
         return connection.execute(_ANNOTATIONS_OF_IDS, {"ids": run_ids}).all()
-    compiled = driver_reads.statements.compiled(
-        "annotations of runs", connection, lambda: _ANNOTATIONS_OF_ARRAY, {"ids": []}
+    return driver_reads.fetch(
+        connection, "annotations of runs", lambda: _ANNOTATIONS_OF_ARRAY, {"ids": run_ids}
     )
-    return driver_reads.fetch(connection, compiled, {"ids": run_ids})
 
 
 _PAGE = (
@@ -213,15 +204,8 @@ def list_runs(
         query = _PAGE.where(*build_run_filter(tree, statuses))
         return query.where(_AFTER) if after is not None else query
 
-    rows: Sequence[Sequence[Any]]
-    if _on_driver(connection):
-        shape = ("page", tree, tuple(statuses) if statuses else None, after is not None)
-        compiled = driver_reads.statements.compiled(shape, connection, build, values)
-        rows = [
-            driver_reads.in_utc(row) for row in driver_reads.fetch(connection, compiled, values)
-        ]
-    else:
-        rows = connection.execute(build(), values).all()
+    shape = ("page", tree, tuple(statuses) if statuses else None, after is not None)
+    rows = driver_reads.run_rows(connection, shape, build, values)
     next_cursor = None
     if len(rows) > page_size:
         rows = rows[:page_size]
