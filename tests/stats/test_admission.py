@@ -46,11 +46,6 @@ def make(
     )
 
 
-@pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
 def hold(stack: ExitStack, admission: ScanAdmission, caller: str = "a") -> Refusal | None:
     return stack.enter_context(admission.admit(caller, shared=True))
 

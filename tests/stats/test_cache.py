@@ -138,17 +138,6 @@ def joined(thread: threading.Thread, outcome: dict[str, Any]) -> Any:
     return outcome["result"]
 
 
-@pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-def redis_client(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
-    """A separate connection to the shared server, for the test's own inspection."""
-    return fakeredis.FakeRedis(server=server)
-
-
 def make_cache(
     server: fakeredis.FakeServer, settings: CacheSettings = SETTINGS, key_prefix: str = ""
 ) -> StatsCache:

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import fakeredis
-import pytest
 
 from runstats_app.stats.cache import CacheSettings, StatsCache
 from runstats_app.stats.envelope import Envelope, decode
@@ -40,16 +39,6 @@ class Computation:
         self.started.set()
         assert self.gate.wait(10), "the test never opened the gate"
         return Computed(self.body, datetime(2026, 3, 19, tzinfo=UTC), SCAN)
-
-
-@pytest.fixture
-def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
-
-
-@pytest.fixture
-def redis_client(server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
-    return fakeredis.FakeRedis(server=server)
 
 
 def worker(server: fakeredis.FakeServer) -> StatsCache:
