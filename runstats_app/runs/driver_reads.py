@@ -20,6 +20,7 @@ from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Select
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from .records import RUN_COLUMNS
 
@@ -78,12 +79,35 @@ def fetch(
     """Every row of `build()` with `values`, its SQL compiled once per `key` (the first
     call's values are its placeholders) and run on the driver's cursor."""
     sql, parameters = statements.compiled(key, connection, build, values)
+    parameters = {**parameters, **values}
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(sql, {**parameters, **values})
+        cursor.execute(sql, parameters)
         return cursor.fetchall()
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _as_sqlalchemy_error(connection, sql, parameters, error) from error
     finally:
         cursor.close()
+
+
+def _as_sqlalchemy_error(
+    connection: Connection, sql: str, parameters: Mapping[str, Any], error: Any
+) -> StatementError:
+    """What SQLAlchemy raises for a driver error (so the app's handlers answer it, a lost
+    server as 503), the connection invalidated when the server is gone, as SQLAlchemy
+    does, so the pool never hands out the dead connection again."""
+    dialect = connection.dialect
+    gone = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+    if gone:
+        connection.invalidate(error)
+    return DBAPIError.instance(
+        sql,
+        parameters,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=gone,
+        dialect=dialect,
+    )
 
 
 def run_rows(
