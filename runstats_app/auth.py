@@ -84,10 +84,18 @@ def bearer_token() -> str | None:
     header = request.headers.get("Authorization")
     if header is None:
         return None
+    token = parse_bearer(header)
+    if token is None:
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+    return token
+
+
+def parse_bearer(header: str) -> str | None:
+    """The token of an Authorization header's value; None unless it is 'Bearer <token>'."""
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
+        return None
     return token
 
 

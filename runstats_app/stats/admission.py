@@ -8,7 +8,10 @@ slot of the deployment (a sorted set of leases that expire, so a killed worker
 frees its slot; one client may hold at most a share of them). A request that
 is not admitted does not wait: the cache answers it at once (stale, or 503
 with a Retry-After of when a slot is likely to free, spread by how many were
-refused lately). Reads of maintained counts are never asked here.
+refused lately), and until that slot is likely free later scans of the same
+scope are refused from what this process knows (refusals.py), which the
+shortcut in front of Flask answers too. Reads of maintained counts are never
+asked here.
 
 The slots' key has a hash tag of its own: on a Redis Cluster it lives in one
 slot apart from every stats key, and no script touches both.
@@ -23,7 +26,6 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,14 +37,26 @@ from ..metrics import stats_scans_refused, stats_scans_running
 from ..redis_client import RedisClient
 from . import scripts
 from .breaker import CircuitBreaker
+from .refusals import RecentRefusals, RefusalWindows
 
 log = logging.getLogger(__name__)
 
 SLOTS_KEY = "runstats:scan-slots:{scan-slots}"
 PROCESS, HOSTS, CLIENT = "process", "hosts", "client"
 _SCOPES = {1: HOSTS, 2: CLIENT}
+ANONYMOUS = "anonymous"
 INITIAL_SCAN_SECONDS = 1.0
 SMOOTHING = 0.2
+
+
+def user_caller(user: str) -> str:
+    """The caller a token's user is, for the fair share of the slots."""
+    return f"user:{user}"
+
+
+def address_caller(address: str) -> str:
+    """The caller an address is, when a trusted proxy says it."""
+    return f"address:{address}"
 
 
 @dataclass(frozen=True)
@@ -51,25 +65,6 @@ class Refusal:
 
     scope: str
     retry_after: int
-
-
-REFUSALS_WINDOW_SECONDS = 5.0
-
-
-class RecentRefusals:
-    """How many scans this process refused in the last few seconds: the queue of callers
-    that will ask again."""
-
-    def __init__(self) -> None:
-        self._times: deque[float] = deque(maxlen=10_000)
-        self._lock = threading.Lock()
-
-    def add(self, now: float) -> int:
-        with self._lock:
-            self._times.append(now)
-            while self._times and self._times[0] < now - REFUSALS_WINDOW_SECONDS:
-                self._times.popleft()
-            return len(self._times)
 
 
 class ScanDurations:
@@ -103,6 +98,7 @@ class ScanAdmission:
         self.breaker = breaker
         self.durations = ScanDurations()
         self.refusals = RecentRefusals()
+        self.windows = RefusalWindows()
         self._warn = warn
         self._process_slots = threading.BoundedSemaphore(per_process)
         self._starts: dict[str, float] = {}
@@ -120,7 +116,7 @@ class ScanAdmission:
         that a killed owner's slot is free again when its successor takes the lease.
         """
         if not self._process_slots.acquire(blocking=False):
-            yield self._refused(PROCESS, self._oldest_local_start(), time.monotonic())
+            yield self._refused(PROCESS, None, self._oldest_local_start(), time.monotonic())
             return
         token = uuid.uuid4().hex
         try:
@@ -174,7 +170,9 @@ class ScanAdmission:
         if int(answer[0]) == 1:
             return member, None
         now_ms, oldest_ms, scope = int(answer[1]), float(answer[2]), int(answer[3])
-        return None, self._refused(_SCOPES[scope], oldest_ms / 1000, now_ms / 1000)
+        scope_name = _SCOPES[scope]
+        refused_caller = caller if scope_name == CLIENT else None
+        return None, self._refused(scope_name, refused_caller, oldest_ms / 1000, now_ms / 1000)
 
     def _give_back(self, member: str) -> None:
         assert self.client is not None
@@ -187,24 +185,39 @@ class ScanAdmission:
         with self._starts_lock:
             return min(self._starts.values(), default=time.monotonic())
 
-    def _refused(self, scope: str, oldest_start: float, now: float) -> Refusal:
-        """When to ask again: once the oldest running scan of the full scope is likely done,
-        spread over the time the slots need for everyone refused lately (jittered), so
-        that a flood's retries do not all come back at once; within the lease."""
-        scan_seconds = self.durations.seconds
-        likely_free_in = max(oldest_start + scan_seconds - now, 0.0)
-        waiting = self.refusals.add(time.monotonic())
-        slots = self.per_process if scope == PROCESS else self.total
-        spread = scan_seconds * waiting / slots
-        lease_seconds = self.lease_ms / 1000
-        wait = likely_free_in + random.uniform(0.0, spread)  # noqa: S311 - jitter
-        retry_after = max(1, math.ceil(min(wait, lease_seconds)))
-        stats_scans_refused.labels(scope=scope).inc()
+    def refusing(self, caller: str | None) -> Refusal | None:
+        """The refusal a scan for `caller` would get now, by what this process was told
+        lately (refusals.py); None when a slot may be free. `caller` None: unknown here,
+        only a window for every caller counts."""
+        now = time.monotonic()
+        window = self.windows.open_for(caller, now)
+        if window is None:
+            return None
+        scope, left = window
+        return self._refusal(scope, left)
+
+    def _refused(self, scope: str, caller: str | None, oldest_start: float, now: float) -> Refusal:
+        """A refusal just given: until the oldest running scan of the full scope is likely
+        done, later scans of the same scope (and caller) will be refused too."""
+        likely_free_in = max(oldest_start + self.durations.seconds - now, 0.0)
+        self.windows.close(scope, caller, time.monotonic() + likely_free_in)
         self._warn(
             f"refused-{scope}",
             "stats: a scan was refused (%s bound full); answering stale or 503",
             scope,
         )
+        return self._refusal(scope, likely_free_in)
+
+    def _refusal(self, scope: str, likely_free_in: float) -> Refusal:
+        """When to ask again: once a slot is likely free, spread over the time the slots
+        need for everyone refused lately (jittered), so that a flood's retries do not all
+        come back at once; within the lease."""
+        waiting = self.refusals.add(time.monotonic())
+        slots = self.per_process if scope == PROCESS else self.total
+        spread = self.durations.seconds * waiting / slots
+        wait = likely_free_in + random.uniform(0.0, spread)  # noqa: S311 - jitter
+        retry_after = max(1, math.ceil(min(wait, self.lease_ms / 1000)))
+        stats_scans_refused.labels(scope=scope).inc()
         return Refusal(scope, retry_after)
 
     def _redis_failed(self, exc: Exception) -> None:

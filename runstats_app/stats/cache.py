@@ -30,7 +30,7 @@ from ..errors import ServiceUnavailable
 from ..metrics import stats_cache_lock_waits, stats_cache_requests, stats_cache_unavailable
 from ..redis_client import RedisClient
 from ..timefmt import format_timestamp
-from .admission import Refusal, ScanAdmission
+from .admission import ANONYMOUS, Refusal, ScanAdmission
 from .breaker import CircuitBreaker
 from .envelope import Envelope
 from .local_store import LocalStore
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 TTL_JITTER = 0.1
 FIRST_POLL_SECONDS = 0.01
 LONGEST_POLL_SECONDS = 0.1
+REFUSED_MESSAGE = "Too many stats computations are running; retry shortly."
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ class StatsCache:
             warn=self.warn,
         )
 
-    def get(self, key: str, computation: Computation, caller: str = "anonymous") -> StatsResult:
+    def get(self, key: str, computation: Computation, caller: str = ANONYMOUS) -> StatsResult:
         """The answer for `key`; `caller` identifies who asks, for a fair share of the scans."""
         request = _Request(self.key_prefix + key, computation, caller)
         if self.shared is None:
@@ -124,22 +125,35 @@ class StatsCache:
         stats_cache_requests.labels(result=result.cache).inc()
         return result
 
-    def fresh_hit(self, key: str) -> StatsResult | None:
-        """The shared result when Redis holds a fresh one (counted as a hit); else None.
-
-        For a caller with the full path (`get`) to fall back on: nothing here
-        waits, takes a lease or computes, and a Redis error only feeds the breaker.
-        """
+    def early_answer(
+        self, key: str, scans: bool, caller: str | None
+    ) -> StatsResult | Refusal | None:
+        """What `get` would answer, when one Redis read can tell: a fresh hit; or, for a
+        key whose computation would scan while this process's scans are being refused
+        (admission.refusing), the stale result or the refusal (answered 503). None: ask
+        `get`. Nothing here waits, takes a lease or computes, and a Redis error only
+        feeds the breaker."""
         if self.shared is None:
             return None
+        prefixed = self.key_prefix + key
         try:
-            entry = self.shared.read(self.key_prefix + key)
+            entry = self.shared.read(prefixed)
         except StoreUnavailable:
             return None
-        if entry is None or entry.fresh_ms <= 0:
+        if entry is not None and entry.fresh_ms > 0:
+            stats_cache_requests.labels(result=HIT).inc()
+            return self._fresh(entry, _SHARED)
+        if not scans:
             return None
-        stats_cache_requests.labels(result=HIT).inc()
-        return self._fresh(entry, _SHARED)
+        refusal = self.admission.refusing(caller)
+        if refusal is None:
+            return None
+        stale = entry or self.local.read(prefixed)
+        if stale is None:
+            stats_cache_unavailable.inc()
+            return refusal
+        stats_cache_requests.labels(result=STALE).inc()
+        return _stale(stale)
 
     def _serve(self, store: Store, labels: _Labels, request: _Request) -> StatsResult:
         entry = store.read(request.key)
@@ -193,10 +207,7 @@ class StatsCache:
         if stale is not None:
             return _stale(stale)
         stats_cache_unavailable.inc()
-        raise ServiceUnavailable(
-            "Too many stats computations are running; retry shortly.",
-            retry_after=refusal.retry_after,
-        )
+        raise ServiceUnavailable(REFUSED_MESSAGE, retry_after=refusal.retry_after)
 
     def _publish(
         self,

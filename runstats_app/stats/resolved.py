@@ -21,6 +21,7 @@ from ..filters.nodes import FilterNode
 from ..filters.request import request_filter
 from ..smorest import StrictParser
 from .canonical import cache_key
+from .counts.planner import plan
 
 MemoKey = tuple[bytes, str | None]
 
@@ -30,6 +31,7 @@ class ResolvedQuery:
     key: str
     tree: FilterNode | None
     statuses: Sequence[str] | None
+    scans: bool  # whatever the counts' state, only a scan can answer it (counts/planner.py)
 
 
 class ResolvedQueries:
@@ -66,6 +68,11 @@ def resolve_stats_request() -> ResolvedQuery:
     resolved = resolved_queries.get(memo_key)
     if resolved is None:
         found = request_filter(_parser.parse(_filter_args, request, location="query"))
-        resolved = ResolvedQuery(cache_key(found.tree, found.statuses), found.tree, found.statuses)
+        resolved = ResolvedQuery(
+            cache_key(found.tree, found.statuses),
+            found.tree,
+            found.statuses,
+            scans=plan(found.tree, found.statuses, untracked_keys=()) is None,
+        )
         resolved_queries.put(memo_key, resolved)
     return resolved

@@ -23,6 +23,7 @@ from ..database import SNAPSHOT, Read
 from ..extensions import db
 from ..filters.nodes import FilterNode
 from ..metrics import aggregate_query_seconds, stats_answers
+from .admission import ANONYMOUS, address_caller, user_caller
 from .cache import StatsCache
 from .canonical import history_cache_key
 from .counts.planner import CountsQuery, plan
@@ -46,11 +47,11 @@ def caller() -> str:
     when a trusted proxy says it (RUNSTATS_TRUSTED_PROXIES), else one shared anonymous caller."""
     identity = current_identity()
     if identity is not None:
-        return f"user:{identity.user}"
+        return user_caller(identity.user)
     settings: Settings = current_app.config["RUNSTATS"]
     if settings.trusted_proxies and request.remote_addr:
-        return f"address:{request.remote_addr}"
-    return "anonymous"
+        return address_caller(request.remote_addr)
+    return ANONYMOUS
 
 
 def _hold_if_testing(session: Session) -> None:

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from runstats_app.metrics import http_request_seconds
 from runstats_app.stats import routes
 from runstats_app.stats.cache import StatsCache
-from runstats_app.stats.shortcut import StatsHitShortcut
+from runstats_app.stats.shortcut import StatsShortcut
 
 from ..support.app import make_app
 from ..support.contract import CREATED_BY
@@ -142,11 +142,11 @@ def _layers(app: Flask) -> list[Any]:
 def test_not_installed_when_reads_require_a_token(tmp_path: Any) -> None:
     open_reads = make_app(f"sqlite:///{tmp_path / 'a.sqlite'}")
     closed_reads = make_app(f"sqlite:///{tmp_path / 'b.sqlite'}", require_auth_for_reads=True)
-    assert any(isinstance(layer, StatsHitShortcut) for layer in _layers(open_reads))
-    assert not any(isinstance(layer, StatsHitShortcut) for layer in _layers(closed_reads))
+    assert any(isinstance(layer, StatsShortcut) for layer in _layers(open_reads))
+    assert not any(isinstance(layer, StatsShortcut) for layer in _layers(closed_reads))
 
 
 def test_the_app_keeps_its_own_wsgi_app_behind_the_shortcut(app: Flask) -> None:
     *_, shortcut, own = _layers(app)
-    assert isinstance(shortcut, StatsHitShortcut)
+    assert isinstance(shortcut, StatsShortcut)
     assert own.__func__ is Flask.wsgi_app

@@ -13,3 +13,13 @@ def observed_count(histogram_child: Any) -> float:
         for sample in metric.samples
         if sample.name.endswith("_count")
     )
+
+
+def counted(counter_child: Any) -> float:
+    """A labelled counter's value."""
+    return sum(
+        sample.value
+        for metric in counter_child.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
