@@ -59,8 +59,8 @@ class StatsShortcut:
         self.cache = cache
         settings: Settings = flask_app.config["RUNSTATS"]
         self.anonymous_caller = None if settings.trusted_proxies else ANONYMOUS
-        with flask_app.app_context():
-            self.refused_body = flask_app.json.response(envelope(503, REFUSED_MESSAGE)).get_data()
+        refused = flask_app.json.dumps(envelope(503, REFUSED_MESSAGE), separators=(",", ":"))
+        self.refused_body = f"{refused}\n".encode()  # as the app's error handler writes it
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != STATS_ROUTE or environ.get("REQUEST_METHOD") != "GET":
