@@ -45,6 +45,7 @@ class Profile:
     flood_window: float  # seconds a flood's clients keep retrying after a 503
     flood_writers: int
     flood_scan_sleep_ms: int  # RUNSTATS_TEST_SCAN_SLEEP_MS: small data, scans as slow as big
+    flood_compare: bool  # also the sync-worker and bounds-off deployments, beside shipped
     list_seconds: float  # one round of one list request against one server
     list_rounds: int
 
@@ -73,6 +74,7 @@ FULL = Profile(
     flood_window=10,
     flood_writers=4,
     flood_scan_sleep_ms=0,
+    flood_compare=True,
     list_seconds=5,
     list_rounds=4,
 )
@@ -100,6 +102,7 @@ QUICK = Profile(
     flood_window=2,
     flood_writers=2,
     flood_scan_sleep_ms=300,
+    flood_compare=True,
     list_seconds=1,
     list_rounds=1,
 )

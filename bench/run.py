@@ -25,6 +25,7 @@ import time
 import traceback
 import uuid
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from sqlalchemy.engine import make_url
 from runstats_app.database import make_engine
 from tests.support.databases import create_database, drop_database
 
-from .context import FULL, QUICK, Bench, Measurement, Section
+from .context import FULL, QUICK, Bench, Measurement, Profile, Section
 from .databases import code_head, database_exists, load_demo_runs, schema_revision
 from .harness.errors import HarnessError
 from .harness.load import load_generator
@@ -125,6 +126,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "maintained counts' reads are timed on both in the same rounds (flatness)",
     )
     parser.add_argument(
+        "--flood-rounds", type=int, metavar="N", help="rounds of the stats flood (7)"
+    )
+    parser.add_argument(
+        "--flood-shipped-only",
+        action="store_true",
+        help="flood only the shipped deployment: no sync-worker, bounds-off or sizing rounds",
+    )
+    parser.add_argument(
         "--user", default="alice", help='the user "me" stands for (a creator in the data)'
     )
     parser.add_argument(
@@ -198,6 +207,15 @@ def open_engine(stack: ExitStack, database_url: str, migrate: bool) -> tuple[Eng
     return engine, runs
 
 
+def flood_profile(profile: Profile, args: argparse.Namespace) -> Profile:
+    """The profile, with the flood's rounds and deployments as the arguments ask."""
+    if args.flood_rounds:
+        profile = replace(profile, flood_rounds=args.flood_rounds)
+    if args.flood_shipped_only:
+        profile = replace(profile, flood_compare=False, flood_totals=())
+    return profile
+
+
 def measure_all(bench: Bench, selected: set[int]) -> dict[int, Section]:
     """The selected measurements in ORDER, their goals logged as they come."""
     sections: dict[int, Section] = {}
@@ -242,7 +260,7 @@ def report(args: argparse.Namespace, run: Run, work_dir: Path, output: Path) -> 
             database_url = base_url
             run.loaded = named_database(database_url, args.load)
         engine, runs = open_engine(stack, database_url, migrate=not args.no_migrate)
-        profile = QUICK if args.quick else FULL
+        profile = flood_profile(QUICK if args.quick else FULL, args)
         bench = Bench(
             profile=profile,
             database_url=database_url,

@@ -61,13 +61,14 @@ COMPARED = (
 )
 
 
-def configs(totals: tuple[int, ...]) -> list[Config]:
-    """The configurations compared, then the shipped one with other total bounds."""
+def configs(totals: tuple[int, ...], compare: bool = True) -> list[Config]:
+    """The configurations compared (or the shipped one alone), then the shipped one with
+    other total bounds."""
     sizing = [
         Config(f"total-{n}", f"total {n}", {"RUNSTATS_STATS_SCANS_TOTAL": str(n)}, main=False)
         for n in totals
     ]
-    return [*COMPARED, *sizing]
+    return [*(COMPARED if compare else COMPARED[:1]), *sizing]
 
 
 def measure(bench: Bench) -> Section:
@@ -82,7 +83,7 @@ def measure(bench: Bench) -> Section:
     postgres_cpu = postgres_cpu_reader(bench.database_url, bench.engine)
     rounds: list[FloodRound] = []
     for number in range(profile.flood_rounds):
-        for config in configs(profile.flood_totals):
+        for config in configs(profile.flood_totals, profile.flood_compare):
             sizes = profile.flood_sizes if config.main else (profile.flood_sizing_size,)
             server, deployment = _start(bench, config, number)
             for size in sizes:

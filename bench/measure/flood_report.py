@@ -54,12 +54,8 @@ answer. A write, list or health request unanswered after {pace.timeout:g} s time
 `pg_stat_activity` is sampled every 20 ms: stats scans running (`state = 'active' AND
 leader_pid IS NULL AND query LIKE '/* runstats:stats-scan */%'`, this database). {hook}
 
-Configurations, alternating round after round ({profile.flood_rounds} round(s)): **as
-shipped** ({_shape(shipped[0].deployment)}); **sync workers**, the same bounds
-(`GUNICORN_WORKER_CLASS=sync GUNICORN_THREADS=1`: with more threads gunicorn runs
-gthread workers whatever the class says); **bounds off**
-(`RUNSTATS_STATS_SCANS_PER_PROCESS=64 RUNSTATS_STATS_SCANS_TOTAL=1024`){sizing}. The
-warm stats and the same-key stampede (sections 1 and 5) are measured against the
+{_configurations(profile.flood_rounds, shipped[0].deployment, profile.flood_compare, sizing)}
+The warm stats and the same-key stampede (sections 1 and 5) are measured against the
 configuration as shipped.
 
 **Writes, lists and health**, before and during the flood (latency per request, as
@@ -98,6 +94,21 @@ writes.
 """
     body += "\n" + note("flood-findings")
     return Section("Stats flood: distinct scans beside writes and lists", body, _goals(shipped))
+
+
+def _configurations(rounds: int, shipped: Deployment, compare: bool, sizing: str) -> str:
+    if not compare:
+        return (
+            f"Configuration: **as shipped** ({_shape(shipped)}) alone, {rounds} round(s) "
+            "(`--flood-shipped-only`: the sync-worker, bounds-off and sizing rounds of a "
+            "full run were not run)."
+        )
+    return f"""\
+Configurations, alternating round after round ({rounds} round(s)): **as
+shipped** ({_shape(shipped)}); **sync workers**, the same bounds
+(`GUNICORN_WORKER_CLASS=sync GUNICORN_THREADS=1`: with more threads gunicorn runs
+gthread workers whatever the class says); **bounds off**
+(`RUNSTATS_STATS_SCANS_PER_PROCESS=64 RUNSTATS_STATS_SCANS_TOTAL=1024`){sizing}."""
 
 
 def _shape(deployment: Deployment) -> str:
