@@ -47,6 +47,7 @@ _SCOPES = {1: HOSTS, 2: CLIENT}
 ANONYMOUS = "anonymous"
 INITIAL_SCAN_SECONDS = 1.0
 SMOOTHING = 0.2
+OVERDUE_SHARE = 0.2
 
 
 def user_caller(user: str) -> str:
@@ -146,6 +147,7 @@ class ScanAdmission:
                 del self._starts[token]
             if member is not None:
                 self._give_back(member)
+            self.windows.reopen()
 
     def _take_shared_slot(
         self, caller: str, token: str, lease_ms: int
@@ -185,6 +187,10 @@ class ScanAdmission:
         with self._starts_lock:
             return min(self._starts.values(), default=time.monotonic())
 
+    def may_refuse(self, caller: str | None) -> bool:
+        """Whether `refusing` would refuse now; counts nothing."""
+        return self.windows.open_for(caller, time.monotonic()) is not None
+
     def refusing(self, caller: str | None) -> Refusal | None:
         """The refusal a scan for `caller` would get now, by what this process was told
         lately (refusals.py); None when a slot may be free. `caller` None: unknown here,
@@ -199,8 +205,13 @@ class ScanAdmission:
     def _refused(self, scope: str, caller: str | None, oldest_start: float, now: float) -> Refusal:
         """A refusal just given: until the oldest running scan of the full scope is likely
         done, later scans of the same scope (and caller) will be refused too."""
-        likely_free_in = max(oldest_start + self.durations.seconds - now, 0.0)
-        self.windows.close(scope, caller, time.monotonic() + likely_free_in)
+        scan_seconds = self.durations.seconds
+        likely_free_in = max(oldest_start + scan_seconds - now, 0.0)
+        # A scan running past its expected end is still likely to run a while: refuse for
+        # a short, jittered part of a scan's time rather than let every request through.
+        overdue_window = scan_seconds * OVERDUE_SHARE * random.uniform(0.5, 1.0)  # noqa: S311
+        until = time.monotonic() + max(likely_free_in, overdue_window)
+        self.windows.close(scope, caller, until)
         self._warn(
             f"refused-{scope}",
             "stats: a scan was refused (%s bound full); answering stale or 503",

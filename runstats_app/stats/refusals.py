@@ -38,7 +38,8 @@ class RefusalWindows:
     """Until when (time.monotonic()) this process expects a scan to be refused: for every
     caller (its own or the deployment's slots are full), and per caller (their share of
     the slots is used). A window ends when the oldest scan holding the full bound is
-    likely done; a slot that frees sooner stays unused at most that long."""
+    likely done, or when this process gives a slot back; a slot another process frees
+    sooner stays unused at most that long."""
 
     def __init__(self) -> None:
         self._everyone: tuple[float, str] = (0.0, "")
@@ -59,6 +60,13 @@ class RefusalWindows:
                 self._callers = {c: w for c, w in self._callers.items() if w[0] > now}
             if len(self._callers) < MAX_CALLERS and until > self._callers.get(caller, (0.0,))[0]:
                 self._callers[caller] = (until, scope)
+
+    def reopen(self) -> None:
+        """A slot of this process was just given back: no reason to refuse anyone now."""
+        with self._lock:
+            self._everyone = (0.0, "")
+            self._callers.clear()
+            self._latest = 0.0
 
     def open_for(self, caller: str | None, now: float) -> tuple[str, float] | None:
         """(the scope, seconds left) of a window refusing `caller` now, or None."""

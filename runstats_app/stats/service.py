@@ -78,6 +78,11 @@ class _Computation:
 
     @cached_property
     def counts_query(self) -> CountsQuery | None:
+        """The counts' query when they are ready and answer the filter. A filter only a
+        scan can answer costs no database round trip here: in a flood of them, the
+        counts' state read was the largest part of a refused request (measured)."""
+        if plan(self.tree, self.statuses, untracked_keys=()) is None:
+            return None
         state = db.read(read_state, SNAPSHOT).value
         if not state.ready:
             return None

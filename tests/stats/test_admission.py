@@ -180,3 +180,36 @@ def test_without_redis_configured_the_process_bound_holds(no_redis):
         assert hold(stack, no_redis) is None
         refusal = hold(stack, no_redis)
     assert refusal is not None and refusal.scope == PROCESS
+
+
+def test_a_refusal_keeps_refusing_until_a_slot_is_likely_free(server):
+    workers = [make(server, per_process=1, total=2) for _ in range(3)]
+    with ExitStack() as stack:
+        assert hold(stack, workers[0], "a") is None
+        assert hold(stack, workers[1], "b") is None
+        assert hold(stack, workers[2], "c") is not None
+        assert workers[2].may_refuse("anyone")
+        refusal = workers[2].refusing("anyone")
+    assert refusal is not None and refusal.scope == HOSTS and refusal.retry_after >= 1
+    assert not workers[0].may_refuse("anyone")
+
+
+def test_giving_a_slot_back_ends_the_processs_refusals(server):
+    admission = make(server, per_process=1, total=2)
+    with ExitStack() as stack:
+        assert hold(stack, admission, "a") is None
+        assert hold(stack, admission, "b") is not None
+        assert admission.may_refuse("b")
+    assert not admission.may_refuse("b")
+    assert admission.refusing("b") is None
+
+
+def test_a_callers_own_share_refuses_that_caller_only(server):
+    workers = [make(server, per_process=1, total=4) for _ in range(3)]
+    with ExitStack() as stack:
+        assert hold(stack, workers[0], "greedy") is None
+        assert hold(stack, workers[1], "greedy") is None
+        assert hold(stack, workers[2], "greedy") is not None
+        assert workers[2].may_refuse("greedy")
+        assert not workers[2].may_refuse("someone-else")
+        assert not workers[2].may_refuse(None)

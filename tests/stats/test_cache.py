@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -602,6 +602,40 @@ def test_a_refused_key_is_computed_once_a_slot_frees(cache):
         cache.get(KEY, compute)
     result = cache.get(KEY, compute)
     assert (result.cache, compute.calls) == (MISS, 1)
+
+
+def test_while_scans_are_refused_a_scan_is_refused_before_taking_its_lease(
+    cache, server, redis_client, monkeypatch
+):
+    with ExitStack() as held:
+        for n in range(cache.admission.total):
+            holder = make_cache(server).admission
+            assert held.enter_context(holder.admit(f"other-{n}", shared=True)) is None
+        with pytest.raises(ServiceUnavailable):
+            cache.get(KEY, Compute())
+        leases = []
+        monkeypatch.setattr(shared(cache), "lease", lambda key: leases.append(key))
+        with pytest.raises(ServiceUnavailable) as refused:
+            cache.get(f"{KEY}-another", Compute())
+    assert leases == []
+    assert refused.value.retry_after >= 1
+
+
+def test_a_refused_key_with_a_result_is_answered_stale_before_taking_its_lease(
+    cache, server, redis_client, monkeypatch
+):
+    compute = Compute()
+    cache.get(KEY, compute)
+    redis_client.pexpire(KEY, STALE_PTTL_MS)
+    with ExitStack() as held:
+        for n in range(cache.admission.total):
+            holder = make_cache(server).admission
+            assert held.enter_context(holder.admit(f"other-{n}", shared=True)) is None
+        with pytest.raises(ServiceUnavailable):
+            cache.get(f"{KEY}-another", Compute())
+        monkeypatch.setattr(shared(cache), "lease", lambda key: pytest.fail("lease taken"))
+        result = cache.get(KEY, compute)
+    assert (result.cache, compute.calls) == (STALE, 1)
 
 
 def test_reading_maintained_counts_needs_no_scan_slot(cache, busy):
