@@ -1,11 +1,11 @@
 """Counts read from the maintained counts: one statement, one snapshot, read-only.
 
-The rows that make up an answer are the rollup's whole buckets, the changes
+The rows that make up an answer are a rollup's whole buckets, the changes
 not folded yet for the same whole hours, and the runs themselves in the parts
-of an hour at the range's edges (through the runs' indexes, at most an hour at
-each end). They are summed per name and status, so the answer also knows how
-many distinct pipelines it counted. Nothing here writes: it runs unchanged on
-a hot-standby replica.
+of a bucket at the range's edges (through the runs' indexes, at most an hour
+or a day at each end, by the rollup's finest grain). The runs by status and the
+distinct pipelines are each summed from the smallest rollup that can tell them.
+Nothing here writes: it runs unchanged on a hot-standby replica.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from sqlalchemy import (
     FromClause,
     Integer,
     Select,
+    SmallInteger,
+    Text,
     case,
     cast,
     func,
@@ -42,8 +44,11 @@ from .planner import CountsQuery, TextCondition
 from .tables import (
     BY_CREATOR,
     BY_LABEL,
+    CREATOR_NAMES,
     CREATOR_TIMELINE,
+    LABEL_NAMES,
     LABEL_TIMELINE,
+    NAMES,
     NO_CREATOR,
     RUNS,
     STATUS_CODES,
@@ -104,22 +109,41 @@ def history_unit(span: HistoryRange) -> Grain:
     return Grain.HOUR if span.bucket == "hour" else Grain.DAY
 
 
-def stats_rollup(query: CountsQuery) -> Rollup:
-    """The smallest rollup per name (distinct pipelines) with what the query constrains."""
+def named_rollup(query: CountsQuery) -> Rollup:
+    """The smallest rollup per name and status with what the query constrains."""
     if query.annotation is not None:
         return BY_LABEL
     return BY_CREATOR if query.by_creator else RUNS
 
 
-def history_rollup(query: CountsQuery, unit: Grain) -> Rollup | None:
-    """The smallest rollup with what the query constrains, kept as fine as `unit`; None
-    when none is (an hourly history filtered by name and creator or label scans)."""
+def status_rollup(query: CountsQuery) -> Rollup:
+    """The smallest rollup that counts the query's runs by status: one without names
+    unless the query constrains the name (or both an annotation and the creator)."""
     if query.name.constrained:
-        rollup = stats_rollup(query)
-    elif query.annotation is not None:
-        rollup = BY_LABEL if query.by_creator else LABEL_TIMELINE
-    else:
-        rollup = CREATOR_TIMELINE if query.by_creator else TIMELINE
+        return named_rollup(query)
+    if query.annotation is not None:
+        return BY_LABEL if query.by_creator else LABEL_TIMELINE
+    return CREATOR_TIMELINE if query.by_creator else TIMELINE
+
+
+def names_rollup(query: CountsQuery) -> Rollup:
+    """The smallest rollup that tells the query's distinct names: a row per name without
+    statuses unless the query constrains the status (or both an annotation and the
+    creator), or would read partial days of every run at its edges where hours serve."""
+    if query.statuses is not None:
+        return named_rollup(query)
+    if query.annotation is not None:
+        return BY_LABEL if query.by_creator else LABEL_NAMES
+    if query.by_creator:
+        return CREATOR_NAMES
+    ranged = query.start is not None or query.end is not None
+    return RUNS if ranged else NAMES
+
+
+def history_rollup(query: CountsQuery, unit: Grain) -> Rollup | None:
+    """The rollup counting by status, when it is kept as fine as `unit`; None when not
+    (an hourly history filtered by name and creator or label scans)."""
+    rollup = status_rollup(query)
     return rollup if rollup.finest <= unit else None
 
 
@@ -129,6 +153,8 @@ def _rollup_conditions(rollup: Rollup, query: CountsQuery) -> list[ColumnElement
     if query.name.constrained:
         clauses.append(c.name_id.in_(select(names.c.id).where(*_text(names.c.name, query.name))))
     if query.statuses is not None:
+        if not rollup.by_status:
+            raise ValueError(f"{rollup.table.name} has no status to filter by")
         clauses.append(c.status.in_(sorted(STATUS_CODES[s] for s in query.statuses)))
     for allowed in query.created_by.one_of:
         chosen = select(creators.c.id).where(creators.c.created_by.in_(sorted(allowed)))
@@ -181,15 +207,26 @@ def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[list[ColumnElement[bool
 
 @dataclass(frozen=True)
 class _Key:
-    """What the summed rows are keyed by besides their status: a name for the stats, a
-    bucket number for a history. `of_rollup` gives the rollup's column and what to read
-    it from; `of_moment`, the key of a delta's hour or a run's created_at."""
+    """What the summed rows are keyed by besides their status: nothing (the runs by
+    status), a name (distinct pipelines), a bucket number (a history). `of_rollup` gives
+    the rollup's column and what to read it from; `of_moment`, the key of a delta's hour
+    or a run's created_at; `of_name`, of a delta's or run's name."""
 
     of_rollup: Callable[[Rollup], tuple[ColumnElement[Any], FromClause]]
-    of_moment: Callable[[Any], ColumnElement[Any]] | None
+    of_moment: Callable[[Any], ColumnElement[Any]] | None = None
+    by_name: bool = False
+
+    def of_row(self, name: Any, moment: Any) -> ColumnElement[Any]:
+        """The key of a delta's or a run's (name, moment)."""
+        if self.by_name:
+            return cast(name, Text)
+        if self.of_moment is not None:
+            return self.of_moment(moment)
+        return literal(0)
 
 
-_BY_NAME = _Key(lambda rollup: (rollup.table.c.name_id, rollup.table), None)
+_NO_KEY = _Key(lambda rollup: (literal(0), rollup.table))
+_BY_NAME = _Key(lambda rollup: (rollup.table.c.name_id, rollup.table), by_name=True)
 
 
 def _history_key(unit: Grain) -> _Key:
@@ -209,36 +246,35 @@ def _matched(
     query: CountsQuery,
     tree: FilterNode | None,
     statuses: Sequence[str] | None,
-    whole: Cover,
     rollup: Rollup,
     key: _Key,
+    whole: Cover,
 ) -> list[Select[Any]]:
-    """The rows to sum, (key, status code, runs): the rollup's, the deltas', the edges'."""
-    of_moment = key.of_moment
+    """The rows to sum, (key, status code, runs): the rollup's, the deltas', the edges'.
+    A rollup without statuses gives status -1 (its rows are summed per key only)."""
     parts: list[Select[Any]] = []
     if whole.whole:
         column, source = key.of_rollup(rollup)
         r = rollup.table.c
+        status = r.status if rollup.by_status else literal(-1, SmallInteger)
         for bounds in _bucket_ranges(rollup, whole):
             summed = (
-                select(
-                    column.label("key"), r.status.label("status"), func.sum(r.runs).label("runs")
-                )
+                select(column.label("key"), status.label("status"), func.sum(r.runs).label("runs"))
                 .select_from(source)
                 .where(*_rollup_conditions(rollup, query), *bounds)
-                .group_by(column, r.status)
+                .group_by(column, status)
             )
-            if of_moment is None:
+            if key.by_name:
                 # Summed per name id first; the names' text joins the few sums, not every row.
                 by_id = summed.subquery()
-                summed = select(names.c.name.label("key"), by_id.c.status, by_id.c.runs).join_from(
-                    by_id, names, names.c.id == by_id.c.key
-                )
+                summed = select(
+                    cast(names.c.name, Text).label("key"), by_id.c.status, by_id.c.runs
+                ).join_from(by_id, names, names.c.id == by_id.c.key)
             parts.append(summed)
         d = deltas.c
         parts.append(
             select(
-                (d.name if of_moment is None else of_moment(d.hour)).label("key"),
+                key.of_row(d.name, d.hour).label("key"),
                 _status_code(d.status).label("status"),
                 d.runs.label("runs"),
             ).where(*_delta_conditions(query, whole))
@@ -246,9 +282,7 @@ def _matched(
     for edge in whole.edges:
         parts.append(
             select(
-                (_RUNS.c.name if of_moment is None else of_moment(_RUNS.c.created_at)).label(
-                    "key"
-                ),
+                key.of_row(_RUNS.c.name, _RUNS.c.created_at).label("key"),
                 _status_code(_RUNS.c.status).label("status"),
                 literal(1).label("runs"),
             ).where(
@@ -260,25 +294,43 @@ def _matched(
     return parts
 
 
+def _summed_parts(
+    query: CountsQuery,
+    tree: FilterNode | None,
+    statuses: Sequence[str] | None,
+    rollup: Rollup,
+    key: _Key,
+) -> list[Select[Any]]:
+    return _matched(
+        query, tree, statuses, rollup, key, cover(query.start, query.end, finest=rollup.finest)
+    )
+
+
 def count_statuses(
     session: Session, query: CountsQuery, tree: FilterNode | None, statuses: Sequence[str] | None
 ) -> StatusCounts:
-    """Runs by status and distinct pipeline names, as the GROUP BY over the runs would say."""
-    rollup = stats_rollup(query)
-    whole = cover(query.start, query.end, finest=rollup.finest)
-    parts = _matched(query, tree, statuses, whole, rollup, _BY_NAME)
-    if not parts:
+    """Runs by status and distinct pipeline names, as the GROUP BY over the runs would say.
+
+    Each from the smallest rollup that can tell it (one statement, one snapshot): the
+    statuses from one without names when the filter names none, the names from one
+    without statuses when the filter has none, so that neither sums a counter per
+    name and status (a Zipf-head creator or team has tens of thousands)."""
+    status_parts = _summed_parts(query, tree, statuses, status_rollup(query), _NO_KEY)
+    name_parts = _summed_parts(query, tree, statuses, names_rollup(query), _BY_NAME)
+    if not status_parts or not name_parts:  # an empty created_at range
         return StatusCounts({}, 0)
-    matched = union_all(*parts).cte("matched")
-    groups = (
-        select(matched.c.key, matched.c.status, func.sum(matched.c.runs).label("runs"))
-        .group_by(matched.c.key, matched.c.status)
-        .having(func.sum(matched.c.runs) != 0)
-        .cte("groups")
+    by_status_rows = union_all(*status_parts).cte("by_status_rows")
+    name_rows = union_all(*name_parts).cte("name_rows")
+    distinct_names = (
+        select(name_rows.c.key)
+        .group_by(name_rows.c.key)
+        .having(func.sum(name_rows.c.runs) != 0)
+        .subquery()
     )
-    distinct_names = select(groups.c.key).group_by(groups.c.key).subquery()
     statement = union_all(
-        select(groups.c.status, func.sum(groups.c.runs)).group_by(groups.c.status),
+        select(by_status_rows.c.status, func.sum(by_status_rows.c.runs))
+        .group_by(by_status_rows.c.status)
+        .having(func.sum(by_status_rows.c.runs) != 0),
         select(literal(ALL_STATUSES, Integer), func.count()).select_from(distinct_names),
     ).execution_options(**READ)
     session.execute(READ_SETTINGS)
@@ -307,7 +359,7 @@ def count_buckets(
     if rollup is None:
         raise ValueError("no rollup answers this history; plan a scan instead")
     whole = cover(start, end, finest=rollup.finest, coarsest=unit)
-    parts = _matched(query, tree, statuses, whole, rollup, _history_key(unit))
+    parts = _matched(query, tree, statuses, rollup, _history_key(unit), whole)
     if not parts:
         return {}
     matched = union_all(*parts).cte("matched")

@@ -97,7 +97,6 @@ labels = Table(
 
 ALL_GRAINS = (Grain.HOUR, Grain.DAY, Grain.MONTH, Grain.ALL)
 FROM_DAYS = (Grain.DAY, Grain.MONTH, Grain.ALL)
-TIMELINE_GRAINS = (Grain.HOUR, Grain.DAY)
 
 
 @dataclass(frozen=True)
@@ -109,6 +108,7 @@ class Rollup:
     by_creator: bool
     by_name: bool
     grains: tuple[Grain, ...]
+    by_status: bool = True
 
     @property
     def finest(self) -> Grain:
@@ -124,11 +124,18 @@ class Rollup:
         leading = ("label_id",) if self.by_label else ("creator_id",) if self.by_creator else ()
         trailing = ("creator_id",) if self.by_label and self.by_creator else ()
         named = ("name_id",) if self.by_name else ()
-        return (*leading, "grain", "bucket", *trailing, *named, "status")
+        status = ("status",) if self.by_status else ()
+        return (*leading, "grain", "bucket", *trailing, *named, *status)
 
 
 def _rollup(
-    name: str, *, by_label: bool, by_creator: bool, by_name: bool, grains: tuple[Grain, ...]
+    name: str,
+    *,
+    by_label: bool,
+    by_creator: bool,
+    by_name: bool,
+    grains: tuple[Grain, ...],
+    by_status: bool = True,
 ) -> Rollup:
     spec = Rollup(
         Table(name, metadata, postgresql_partition_by="LIST (grain)"),
@@ -136,6 +143,7 @@ def _rollup(
         by_creator,
         by_name,
         grains,
+        by_status,
     )
     metadata.info.setdefault(PARTITIONS, set()).update(spec.partition(g) for g in grains)
     types = {"grain": SmallInteger, "status": SmallInteger}
@@ -155,26 +163,62 @@ BY_CREATOR = _rollup(
 BY_LABEL = _rollup(
     "run_counts_by_label", by_label=True, by_creator=True, by_name=True, grains=FROM_DAYS
 )
-# Without names, for the hourly and daily history.
+# Without names: runs by status, for the stats of a filter on no name, and the history.
 TIMELINE = _rollup(
     "run_counts_timeline",
     by_label=False,
     by_creator=False,
     by_name=False,
-    grains=TIMELINE_GRAINS,
+    grains=ALL_GRAINS,
 )
 CREATOR_TIMELINE = _rollup(
     "run_counts_timeline_by_creator",
     by_label=False,
     by_creator=True,
     by_name=False,
-    grains=TIMELINE_GRAINS,
+    grains=ALL_GRAINS,
 )
 LABEL_TIMELINE = _rollup(
     "run_counts_timeline_by_label",
     by_label=True,
     by_creator=False,
     by_name=False,
-    grains=TIMELINE_GRAINS,
+    grains=ALL_GRAINS,
 )
-ROLLUPS = (RUNS, BY_CREATOR, BY_LABEL, TIMELINE, CREATOR_TIMELINE, LABEL_TIMELINE)
+# Per name without statuses: the distinct pipelines of a filter on no status, a row per
+# name and bucket where the rollups above keep one per name, status (and creator).
+NAMES = _rollup(
+    "run_counts_names",
+    by_label=False,
+    by_creator=False,
+    by_name=True,
+    grains=FROM_DAYS,
+    by_status=False,
+)
+CREATOR_NAMES = _rollup(
+    "run_counts_names_by_creator",
+    by_label=False,
+    by_creator=True,
+    by_name=True,
+    grains=FROM_DAYS,
+    by_status=False,
+)
+LABEL_NAMES = _rollup(
+    "run_counts_names_by_label",
+    by_label=True,
+    by_creator=False,
+    by_name=True,
+    grains=FROM_DAYS,
+    by_status=False,
+)
+ROLLUPS = (
+    RUNS,
+    BY_CREATOR,
+    BY_LABEL,
+    TIMELINE,
+    CREATOR_TIMELINE,
+    LABEL_TIMELINE,
+    NAMES,
+    CREATOR_NAMES,
+    LABEL_NAMES,
+)
