@@ -131,7 +131,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--flood-shipped-only",
         action="store_true",
-        help="flood only the shipped deployment: no sync-worker, bounds-off or sizing rounds",
+        help="flood only the shipped deployment: no sync-worker or bounds-off rounds, and "
+        "sizing rounds only for --flood-totals",
+    )
+    parser.add_argument(
+        "--flood-totals",
+        metavar="N,…",
+        help="RUNSTATS_STATS_SCANS_TOTAL values to size beside the default (flood rounds at "
+        "the largest N)",
     )
     parser.add_argument(
         "--user", default="alice", help='the user "me" stands for (a creator in the data)'
@@ -213,6 +220,9 @@ def flood_profile(profile: Profile, args: argparse.Namespace) -> Profile:
         profile = replace(profile, flood_rounds=args.flood_rounds)
     if args.flood_shipped_only:
         profile = replace(profile, flood_compare=False, flood_totals=())
+    if args.flood_totals:
+        totals = tuple(int(n) for n in args.flood_totals.split(",") if n.strip())
+        profile = replace(profile, flood_totals=totals)
     return profile
 
 
