@@ -12,7 +12,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from runstats_app.metrics import http_request_seconds
-from runstats_app.stats import routes
 from runstats_app.stats.cache import StatsCache
 from runstats_app.stats.shortcut import StatsShortcut
 
@@ -27,20 +26,6 @@ MINE = {
 }
 # Headers that differ between two answers of the same request by design.
 PER_ANSWER = {"X-Request-ID", "X-Cache", "Cache-Control"}
-
-
-@pytest.fixture
-def app_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the requests the stats route itself handled."""
-    calls: list[int] = []
-    original = routes.resolve_stats_request
-
-    def counted() -> Any:
-        calls.append(1)
-        return original()
-
-    monkeypatch.setattr(routes, "resolve_stats_request", counted)
-    return calls
 
 
 def _headers(response: Any) -> dict[str, str]:

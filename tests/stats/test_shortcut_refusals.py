@@ -16,7 +16,6 @@ from flask.testing import FlaskClient
 
 from runstats_app.degraded import RateLimitedWarning
 from runstats_app.metrics import stats_scans_refused
-from runstats_app.stats import routes
 from runstats_app.stats.admission import HOSTS, ScanAdmission
 from runstats_app.stats.cache import StatsCache
 
@@ -40,20 +39,6 @@ MINE = {
 }
 # Headers that differ between two answers of the same request by design.
 PER_ANSWER = {"X-Request-ID", "Retry-After"}
-
-
-@pytest.fixture
-def app_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the requests the stats route itself handled."""
-    calls: list[int] = []
-    original = routes.resolve_stats_request
-
-    def counted() -> Any:
-        calls.append(1)
-        return original()
-
-    monkeypatch.setattr(routes, "resolve_stats_request", counted)
-    return calls
 
 
 @pytest.fixture

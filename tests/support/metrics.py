@@ -5,21 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 
-def observed_count(histogram_child: Any) -> float:
-    """How many observations a labelled histogram has recorded."""
+def _samples(child: Any, suffix: str) -> float:
     return sum(
         sample.value
-        for metric in histogram_child.collect()
+        for metric in child.collect()
         for sample in metric.samples
-        if sample.name.endswith("_count")
+        if sample.name.endswith(suffix)
     )
+
+
+def observed_count(histogram_child: Any) -> float:
+    """How many observations a labelled histogram has recorded."""
+    return _samples(histogram_child, "_count")
 
 
 def counted(counter_child: Any) -> float:
     """A labelled counter's value."""
-    return sum(
-        sample.value
-        for metric in counter_child.collect()
-        for sample in metric.samples
-        if sample.name.endswith("_total")
-    )
+    return _samples(counter_child, "_total")
