@@ -2,7 +2,8 @@
 
 One transaction takes a batch of deltas (deleting them), numbers the names,
 creators and labels it has not seen, adds the batch to every rollup at each
-of its grains, and drops the counters that reached zero. While a
+of its grains, and drops the counters that reached zero (only a batch with a
+negative change can leave one). While a
 rebuild runs, only the changes of runs it has counted already are folded
 (rebuild.py says why). Readers sum
 rollups and deltas in one snapshot, so they see a batch either still in the
@@ -131,6 +132,7 @@ _ROLLUP_STATEMENTS = [tuple(text(s) for s in _statements(r)) for r in ROLLUPS]
 
 
 _ANYTHING_TO_FOLD = text("SELECT EXISTS (SELECT 1 FROM run_count_deltas)")
+_ANY_NEGATIVE = text("SELECT EXISTS (SELECT 1 FROM run_count_fold WHERE runs < 0)")
 
 
 def fold_once(connection: Connection, batch_rows: int = BATCH_ROWS) -> int | None:
@@ -150,9 +152,13 @@ def fold_once(connection: Connection, batch_rows: int = BATCH_ROWS) -> int | Non
     if groups:
         for dictionary in _DICTIONARIES:
             connection.execute(dictionary)
+        # A counter reaches zero only by a negative change: a batch of creations alone
+        # (a rebuild's, or a burst of new runs) has no zeros to look for.
+        any_negative = connection.execute(_ANY_NEGATIVE).scalar()
         for add, drop_zeros in _ROLLUP_STATEMENTS:
             connection.execute(add)
-            connection.execute(drop_zeros)
+            if any_negative:
+                connection.execute(drop_zeros)
     return int(moved)
 
 
