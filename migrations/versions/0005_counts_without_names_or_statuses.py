@@ -3,7 +3,8 @@
 A stats answer summed a counter per name and status (and creator, for a team):
 tens of thousands of rows for a Zipf-head creator or team at 10M runs. The
 runs by status now come from the name-less timelines, kept at every grain,
-and the distinct pipelines from rollups with a row per name and bucket.
+and the distinct pipelines of a filter without status or range from all-time
+rollups with a row per name.
 
 Like 0004, an empty database starts with exact (empty) counts; one that has
 runs stops tracking and answers by scanning until `flask stats rebuild`
@@ -29,7 +30,7 @@ NEW_ROLLUPS = {
     "run_counts_names_by_creator": ["creator_id", "grain", "bucket", "name_id"],
     "run_counts_names_by_label": ["label_id", "grain", "bucket", "name_id"],
 }
-NEW_ROLLUP_GRAINS = ["day", "month", "all"]
+NEW_ROLLUP_GRAINS = ["all"]
 TIMELINES = ("run_counts_timeline", "run_counts_timeline_by_creator", "run_counts_timeline_by_label")
 NEW_TIMELINE_GRAINS = ["month", "all"]
 SMALL = {"grain", "status"}

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     FromClause,
     Integer,
     Select,
@@ -127,17 +128,15 @@ def status_rollup(query: CountsQuery) -> Rollup:
 
 
 def names_rollup(query: CountsQuery) -> Rollup:
-    """The smallest rollup that tells the query's distinct names: a row per name without
-    statuses unless the query constrains the status (or both an annotation and the
-    creator), or would read partial days of every run at its edges where hours serve."""
-    if query.statuses is not None:
+    """The smallest rollup that tells the query's distinct names: an all-time one
+    without statuses when the query constrains neither the status nor the created_at
+    range (nor both an annotation and the creator); else per name and status."""
+    ranged = query.start is not None or query.end is not None
+    if query.statuses is not None or ranged or (query.annotation and query.by_creator):
         return named_rollup(query)
     if query.annotation is not None:
-        return BY_LABEL if query.by_creator else LABEL_NAMES
-    if query.by_creator:
-        return CREATOR_NAMES
-    ranged = query.start is not None or query.end is not None
-    return RUNS if ranged else NAMES
+        return LABEL_NAMES
+    return CREATOR_NAMES if query.by_creator else NAMES
 
 
 def history_rollup(query: CountsQuery, unit: Grain) -> Rollup | None:
@@ -311,14 +310,64 @@ def count_statuses(
 ) -> StatusCounts:
     """Runs by status and distinct pipeline names, as the GROUP BY over the runs would say.
 
-    Each from the smallest rollup that can tell it (one statement, one snapshot): the
-    statuses from one without names when the filter names none, the names from one
-    without statuses when the filter has none, so that neither sums a counter per
-    name and status (a Zipf-head creator or team has tens of thousands)."""
-    status_parts = _summed_parts(query, tree, statuses, status_rollup(query), _NO_KEY)
-    name_parts = _summed_parts(query, tree, statuses, names_rollup(query), _BY_NAME)
-    if not status_parts or not name_parts:  # an empty created_at range
+    One statement, one snapshot. A filter on no name, no status and no created_at
+    range (all runs, "me", a team) reads each from the smallest rollup that can tell
+    it: the statuses from a timeline (no names), the names from an all-time rollup
+    without statuses, so that neither sums a counter per name and status (a Zipf-head
+    creator or team has tens of thousands). Any other filter reads per name and status
+    rows, which tell both."""
+    by_status_from, names_from = status_rollup(query), names_rollup(query)
+    if by_status_from.by_name or names_from.by_status:
+        statement = _from_named_rows(query, tree, statuses, named_rollup(query))
+    else:
+        statement = _from_two_rollups(query, tree, statuses, by_status_from, names_from)
+    if statement is None:  # an empty created_at range
         return StatusCounts({}, 0)
+    session.execute(READ_SETTINGS)
+    by_status: dict[str, int] = {}
+    total_pipelines = 0
+    for status, count in session.execute(statement.execution_options(**READ)).all():
+        if status is ALL_STATUSES:
+            total_pipelines = int(count)
+        else:
+            by_status[STATUS_NAMES[status]] = int(count)
+    return StatusCounts(by_status, total_pipelines)
+
+
+def _from_named_rows(
+    query: CountsQuery, tree: FilterNode | None, statuses: Sequence[str] | None, rollup: Rollup
+) -> CompoundSelect | None:
+    """(status, runs) rows and (ALL_STATUSES, distinct names) from per name and status rows."""
+    parts = _summed_parts(query, tree, statuses, rollup, _BY_NAME)
+    if not parts:
+        return None
+    matched = union_all(*parts).cte("matched")
+    groups = (
+        select(matched.c.key, matched.c.status, func.sum(matched.c.runs).label("runs"))
+        .group_by(matched.c.key, matched.c.status)
+        .having(func.sum(matched.c.runs) != 0)
+        .cte("groups")
+    )
+    distinct_names = select(groups.c.key).group_by(groups.c.key).subquery()
+    return union_all(
+        select(groups.c.status, func.sum(groups.c.runs)).group_by(groups.c.status),
+        select(literal(ALL_STATUSES, Integer), func.count()).select_from(distinct_names),
+    )
+
+
+def _from_two_rollups(
+    query: CountsQuery,
+    tree: FilterNode | None,
+    statuses: Sequence[str] | None,
+    by_status_from: Rollup,
+    names_from: Rollup,
+) -> CompoundSelect | None:
+    """The same rows, the statuses summed from `by_status_from` (no names) and the
+    distinct names from `names_from` (no statuses)."""
+    status_parts = _summed_parts(query, tree, statuses, by_status_from, _NO_KEY)
+    name_parts = _summed_parts(query, tree, statuses, names_from, _BY_NAME)
+    if not status_parts or not name_parts:
+        return None
     by_status_rows = union_all(*status_parts).cte("by_status_rows")
     name_rows = union_all(*name_parts).cte("name_rows")
     distinct_names = (
@@ -327,21 +376,12 @@ def count_statuses(
         .having(func.sum(name_rows.c.runs) != 0)
         .subquery()
     )
-    statement = union_all(
+    return union_all(
         select(by_status_rows.c.status, func.sum(by_status_rows.c.runs))
         .group_by(by_status_rows.c.status)
         .having(func.sum(by_status_rows.c.runs) != 0),
         select(literal(ALL_STATUSES, Integer), func.count()).select_from(distinct_names),
-    ).execution_options(**READ)
-    session.execute(READ_SETTINGS)
-    by_status: dict[str, int] = {}
-    total_pipelines = 0
-    for status, count in session.execute(statement).all():
-        if status is ALL_STATUSES:
-            total_pipelines = int(count)
-        else:
-            by_status[STATUS_NAMES[status]] = int(count)
-    return StatusCounts(by_status, total_pipelines)
+    )
 
 
 def count_buckets(

@@ -185,14 +185,15 @@ LABEL_TIMELINE = _rollup(
     by_name=False,
     grains=ALL_GRAINS,
 )
-# Per name without statuses: the distinct pipelines of a filter on no status, a row per
-# name and bucket where the rollups above keep one per name, status (and creator).
+# Per name without statuses, all time only: the distinct pipelines of a filter on no
+# status and no created_at range (the homepage's "all", "me", a team). A range reads them
+# from the per-name rollups above: day rows without statuses would cost a third more space.
 NAMES = _rollup(
     "run_counts_names",
     by_label=False,
     by_creator=False,
     by_name=True,
-    grains=FROM_DAYS,
+    grains=(Grain.ALL,),
     by_status=False,
 )
 CREATOR_NAMES = _rollup(
@@ -200,7 +201,7 @@ CREATOR_NAMES = _rollup(
     by_label=False,
     by_creator=True,
     by_name=True,
-    grains=FROM_DAYS,
+    grains=(Grain.ALL,),
     by_status=False,
 )
 LABEL_NAMES = _rollup(
@@ -208,7 +209,7 @@ LABEL_NAMES = _rollup(
     by_label=True,
     by_creator=False,
     by_name=True,
-    grains=FROM_DAYS,
+    grains=(Grain.ALL,),
     by_status=False,
 )
 ROLLUPS = (
