@@ -49,7 +49,7 @@ from ..support.probes import (
     wait_for,
 )
 from ..support.servers import GunicornServer, StatsCacheTimings, create_token
-from ..support.services import RedisServer, TcpProxy, TemporaryPostgres
+from ..support.services import RedisServer, TcpProxyProcess, TemporaryPostgres
 from ..support.stacks import private_backends
 
 pytestmark = pytest.mark.multiprocess
@@ -88,7 +88,7 @@ class Answer:
 class Stack:
     postgres: TemporaryPostgres
     redis_server: RedisServer
-    proxy: TcpProxy
+    proxy: TcpProxyProcess
     server: GunicornServer
     db: Engine
     token: str

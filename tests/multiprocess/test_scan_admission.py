@@ -27,7 +27,7 @@ from runstats_app.stats.admission import SLOTS_KEY
 from ..support.api import RUNS
 from ..support.probes import Sampler, pid_connected_from, running_scans, wait_for
 from ..support.servers import GunicornServer, StatsCacheTimings, create_token
-from ..support.services import TcpProxy
+from ..support.services import TcpProxyProcess
 from ..support.stacks import private_backends
 from ..support.stats import STATS
 
@@ -47,7 +47,7 @@ class Stack:
     server: GunicornServer
     db: Engine
     redis: redis.Redis
-    proxy: TcpProxy
+    proxy: TcpProxyProcess
     writer: dict[str, str]
     flood_round: list[int] = field(default_factory=lambda: [0])
 

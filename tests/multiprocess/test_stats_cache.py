@@ -42,7 +42,7 @@ from ..support.probes import (
     wait_for,
 )
 from ..support.servers import GunicornServer, StatsCacheTimings
-from ..support.services import TcpProxy
+from ..support.services import TcpProxyProcess
 from ..support.stacks import private_backends
 
 pytestmark = pytest.mark.multiprocess
@@ -59,7 +59,7 @@ class Stack:
     hosts: list[GunicornServer]
     db: Engine
     redis: redis.Redis
-    proxy: TcpProxy
+    proxy: TcpProxyProcess
 
     def aggregate_calls(self) -> int:
         return statement_calls(self.db, AGGREGATE)

@@ -8,6 +8,7 @@ itself), a Redis they may stop, and a Redis that accepts and never answers.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import pwd
 import shutil
@@ -223,9 +224,9 @@ class TcpProxy:
     dropped network path).
     """
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, port: int | None = None) -> None:
         self.upstream_port = upstream_port
-        self.port = free_port()
+        self.port = port or free_port()
         self.mode = "forward"
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
@@ -310,3 +311,64 @@ class TcpProxy:
         if self._listener is not None:
             self._listener.close()
         self._close_all()
+
+
+class TcpProxyProcess:
+    """A TcpProxy in a process of its own, told what to do over a pipe.
+
+    In the test's process its forwarding threads would share the interpreter with the
+    test's own client threads: a burst of 200 of those starved them past the app's
+    250 ms Redis timeout, and the app rightly answered `bypass` (a flaky test).
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self.mode = "forward"
+        context = multiprocessing.get_context("spawn")
+        self._control, child_end = context.Pipe()
+        self._process = context.Process(
+            target=_serve_proxy, args=(upstream_port, self.port, child_end), daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> TcpProxyProcess:
+        self._process.start()
+        self._ask(("ready",))
+        return self
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("forward", "down", "blackhole"):
+            raise ValueError(mode)
+        self._ask(("mode", mode))
+        self.mode = mode
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            with contextlib.suppress(OSError, EOFError):
+                self._ask(("stop",))
+            self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+
+    def _ask(self, message: tuple[str, ...]) -> None:
+        self._control.send(message)
+        if not self._control.poll(10):
+            raise RuntimeError(f"the Redis proxy did not answer {message[0]!r}")
+        self._control.recv()
+
+
+def _serve_proxy(upstream_port: int, port: int, control: Any) -> None:
+    proxy = TcpProxy(upstream_port, port).start()
+    while True:
+        message = control.recv()
+        if message[0] == "mode":
+            proxy.set_mode(message[1])
+        elif message[0] == "stop":
+            proxy.stop()
+            control.send("ok")
+            return
+        control.send("ok")

@@ -9,14 +9,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from .servers import StatsCacheTimings, flask_command
-from .services import RedisServer, TcpProxy, TemporaryPostgres
+from .services import RedisServer, TcpProxyProcess, TemporaryPostgres
 
 
 @dataclass
 class Backends:
     postgres: TemporaryPostgres
     redis_server: RedisServer
-    proxy: TcpProxy
+    proxy: TcpProxyProcess
     database_url: str
     env: dict[str, str]
     """The RUNSTATS_* settings that point an app at these backends."""
@@ -55,7 +55,7 @@ def private_backends(
     with ExitStack() as cleanup:
         redis_server = RedisServer().start()
         cleanup.callback(redis_server.stop)
-        proxy = TcpProxy(redis_server.port).start()
+        proxy = TcpProxyProcess(redis_server.port).start()
         cleanup.callback(proxy.stop)
         settings = {
             "RUNSTATS_REDIS_URL": proxy.url,
