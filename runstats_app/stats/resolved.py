@@ -21,7 +21,7 @@ from ..filters.nodes import FilterNode
 from ..filters.request import request_filter
 from ..smorest import StrictParser
 from .canonical import cache_key
-from .counts.planner import plan
+from .counts.planner import only_a_scan_answers
 
 MemoKey = tuple[bytes, str | None]
 
@@ -72,7 +72,7 @@ def resolve_stats_request() -> ResolvedQuery:
             cache_key(found.tree, found.statuses),
             found.tree,
             found.statuses,
-            scans=plan(found.tree, found.statuses, untracked_keys=()) is None,
+            scans=only_a_scan_answers(found.tree, found.statuses),
         )
         resolved_queries.put(memo_key, resolved)
     return resolved

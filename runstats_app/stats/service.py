@@ -26,7 +26,7 @@ from ..metrics import aggregate_query_seconds, stats_answers
 from .admission import ANONYMOUS, address_caller, user_caller
 from .cache import StatsCache
 from .canonical import history_cache_key
-from .counts.planner import CountsQuery, plan
+from .counts.planner import CountsQuery, only_a_scan_answers, plan
 from .counts.reader import count_buckets, count_statuses, history_rollup, history_unit
 from .counts.state import read_state
 from .history import HistoryRange
@@ -81,7 +81,7 @@ class _Computation:
         """The counts' query when they are ready and answer the filter. A filter only a
         scan can answer costs no database round trip here: in a flood of them, the
         counts' state read was the largest part of a refused request (measured)."""
-        if plan(self.tree, self.statuses, untracked_keys=()) is None:
+        if only_a_scan_answers(self.tree, self.statuses):
             return None
         state = db.read(read_state, SNAPSHOT).value
         if not state.ready:

@@ -172,3 +172,9 @@ def plan(
     if statuses:
         builder._statuses(frozenset(statuses))
     return builder.query()
+
+
+def only_a_scan_answers(tree: FilterNode | None, statuses: Sequence[str] | None) -> bool:
+    """Whether no state of the counts could answer the filter (`plan` without untracked
+    keys is None): such a filter is a scan without asking the database."""
+    return plan(tree, statuses, untracked_keys=()) is None
