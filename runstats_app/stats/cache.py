@@ -148,12 +148,10 @@ class StatsCache:
         refusal = self.admission.refusing(caller)
         if refusal is None:
             return None
-        stale = entry or self.local.read(prefixed)
-        if stale is None:
-            stats_cache_unavailable.inc()
-            return refusal
-        stats_cache_requests.labels(result=STALE).inc()
-        return _stale(stale)
+        answer = self._refusal_answer(refusal, entry or self._last_good(self.shared, prefixed))
+        if isinstance(answer, StatsResult):
+            stats_cache_requests.labels(result=answer.cache).inc()
+        return answer
 
     def _serve(self, store: Store, labels: _Labels, request: _Request) -> StatsResult:
         entry = store.read(request.key)
@@ -215,10 +213,19 @@ class StatsCache:
         return self.admission.admit(request.caller, shared, lease.ends_at)
 
     def _refused(self, refusal: Refusal, stale: Entry | None) -> StatsResult:
+        answer = self._refusal_answer(refusal, stale)
+        if isinstance(answer, Refusal):
+            raise ServiceUnavailable(REFUSED_MESSAGE, retry_after=answer.retry_after)
+        return answer
+
+    @staticmethod
+    def _refusal_answer(refusal: Refusal, stale: Entry | None) -> StatsResult | Refusal:
+        """A refused scan's answer: the stale result when there is one, else the refusal
+        (a 503, counted as the cache being unavailable)."""
         if stale is not None:
             return _stale(stale)
         stats_cache_unavailable.inc()
-        raise ServiceUnavailable(REFUSED_MESSAGE, retry_after=refusal.retry_after)
+        return refusal
 
     def _publish(
         self,
