@@ -127,16 +127,17 @@ def status_rollup(query: CountsQuery) -> Rollup:
     return CREATOR_TIMELINE if query.by_creator else TIMELINE
 
 
-def names_rollup(query: CountsQuery) -> Rollup:
-    """The smallest rollup that tells the query's distinct names: an all-time one
-    without statuses when the query constrains neither the status nor the created_at
-    range (nor both an annotation and the creator); else per name and status."""
+def small_rollups(query: CountsQuery) -> tuple[Rollup, Rollup] | None:
+    """For a filter on no name, no status and no created_at range (all runs, "me", a
+    team): (a timeline for its runs by status, an all-time rollup per name without
+    statuses for its distinct names). None for any other filter: per name and status
+    rows tell both."""
     ranged = query.start is not None or query.end is not None
-    if query.statuses is not None or ranged or (query.annotation and query.by_creator):
-        return named_rollup(query)
+    if query.name.constrained or query.statuses is not None or ranged:
+        return None
     if query.annotation is not None:
-        return LABEL_NAMES
-    return CREATOR_NAMES if query.by_creator else NAMES
+        return None if query.by_creator else (LABEL_TIMELINE, LABEL_NAMES)
+    return (CREATOR_TIMELINE, CREATOR_NAMES) if query.by_creator else (TIMELINE, NAMES)
 
 
 def history_rollup(query: CountsQuery, unit: Grain) -> Rollup | None:
@@ -209,7 +210,7 @@ class _Key:
     """What the summed rows are keyed by besides their status: nothing (the runs by
     status), a name (distinct pipelines), a bucket number (a history). `of_rollup` gives
     the rollup's column and what to read it from; `of_moment`, the key of a delta's hour
-    or a run's created_at; `of_name`, of a delta's or run's name."""
+    or a run's created_at; `by_name`, keyed by a delta's or run's name."""
 
     of_rollup: Callable[[Rollup], tuple[ColumnElement[Any], FromClause]]
     of_moment: Callable[[Any], ColumnElement[Any]] | None = None
@@ -316,11 +317,11 @@ def count_statuses(
     without statuses, so that neither sums a counter per name and status (a Zipf-head
     creator or team has tens of thousands). Any other filter reads per name and status
     rows, which tell both."""
-    by_status_from, names_from = status_rollup(query), names_rollup(query)
-    if by_status_from.by_name or names_from.by_status:
+    small = small_rollups(query)
+    if small is None:
         statement = _from_named_rows(query, tree, statuses, named_rollup(query))
     else:
-        statement = _from_two_rollups(query, tree, statuses, by_status_from, names_from)
+        statement = _from_two_rollups(query, tree, statuses, *small)
     if statement is None:  # an empty created_at range
         return StatusCounts({}, 0)
     session.execute(READ_SETTINGS)
