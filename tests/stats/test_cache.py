@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from runstats_app.stats.result import BYPASS, HIT, MISS, SCAN, STALE, Computed, 
 from runstats_app.stats.store import Lease
 
 from ..support.servers import free_port
+from ..support.stats import hold_every_slot
 
 SETTINGS = CacheSettings(ttl_ms=1000, grace_ms=2000, lease_ms=500, wait_ms=1500)
 # Long enough that whole seconds of max-age are visible.
@@ -607,10 +608,7 @@ def test_a_refused_key_is_computed_once_a_slot_frees(cache):
 def test_while_scans_are_refused_a_scan_is_refused_before_taking_its_lease(
     cache, server, redis_client, monkeypatch
 ):
-    with ExitStack() as held:
-        for n in range(cache.admission.total):
-            holder = make_cache(server).admission
-            assert held.enter_context(holder.admit(f"other-{n}", shared=True)) is None
+    with hold_every_slot(cache, fakeredis.FakeRedis(server=server)):
         with pytest.raises(ServiceUnavailable):
             cache.get(KEY, Compute())
         leases = []
@@ -627,10 +625,7 @@ def test_a_refused_key_with_a_result_is_answered_stale_before_taking_its_lease(
     compute = Compute()
     cache.get(KEY, compute)
     redis_client.pexpire(KEY, STALE_PTTL_MS)
-    with ExitStack() as held:
-        for n in range(cache.admission.total):
-            holder = make_cache(server).admission
-            assert held.enter_context(holder.admit(f"other-{n}", shared=True)) is None
+    with hold_every_slot(cache, fakeredis.FakeRedis(server=server)):
         with pytest.raises(ServiceUnavailable):
             cache.get(f"{KEY}-another", Compute())
         monkeypatch.setattr(shared(cache), "lease", lambda key: pytest.fail("lease taken"))

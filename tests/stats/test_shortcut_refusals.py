@@ -4,7 +4,6 @@ refused: the same answers the app gives, without a worker's whole request."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -14,14 +13,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from runstats_app.degraded import RateLimitedWarning
 from runstats_app.metrics import stats_scans_refused
-from runstats_app.stats.admission import HOSTS, ScanAdmission
+from runstats_app.stats.admission import HOSTS
 from runstats_app.stats.cache import StatsCache
 
 from ..support.contract import CREATED_BY
 from ..support.metrics import counted
-from ..support.stats import STATS
+from ..support.stats import STATS, hold_every_slot
 
 
 def either(*users: str) -> dict[str, str]:
@@ -142,17 +140,5 @@ def test_when_the_window_ends_the_app_computes_again(
 
 
 def _slots_full(stats_cache: StatsCache) -> ExitStack:
-    """Held until the stack closes: every shared slot, by another process's scans."""
     assert stats_cache.shared is not None
-    others = ScanAdmission(
-        per_process=stats_cache.admission.total,
-        total=stats_cache.admission.total,
-        lease_ms=stats_cache.settings.lease_ms,
-        client=stats_cache.shared.client,
-        breaker=None,
-        warn=RateLimitedWarning(logging.getLogger(__name__)),
-    )
-    stack = ExitStack()
-    for n in range(stats_cache.admission.total):
-        assert stack.enter_context(others.admit(f"other-{n}", shared=True)) is None
-    return stack
+    return hold_every_slot(stats_cache, stats_cache.shared.client)

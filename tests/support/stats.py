@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from runstats_app.degraded import RateLimitedWarning
+from runstats_app.stats.admission import ScanAdmission
 from runstats_app.stats.cache import StatsCache
 
 STATS = "/api/pipeline_runs/stats"
@@ -85,3 +88,20 @@ class StatsCaches:
         for prefix in self.prefixes if client is not None else []:
             for key in client.scan_iter(match=f"{prefix}*", count=500):
                 client.delete(key)
+
+
+def hold_every_slot(cache: StatsCache, client: Any) -> ExitStack:
+    """Every shared scan slot of `cache`'s bound, held (until the stack closes) by other
+    processes' scans through `client`, as in a flood."""
+    others = ScanAdmission(
+        per_process=cache.admission.total,
+        total=cache.admission.total,
+        lease_ms=cache.settings.lease_ms,
+        client=client,
+        breaker=None,
+        warn=RateLimitedWarning(logging.getLogger(__name__)),
+    )
+    stack = ExitStack()
+    for n in range(cache.admission.total):
+        assert stack.enter_context(others.admit(f"other-{n}", shared=True)) is None
+    return stack
