@@ -26,8 +26,9 @@ from ..metrics import aggregate_query_seconds, stats_answers
 from .admission import ANONYMOUS, address_caller, user_caller
 from .cache import StatsCache
 from .canonical import history_cache_key
+from .counts.choice import history_rollup, history_unit
 from .counts.planner import CountsQuery, only_a_scan_answers, plan
-from .counts.reader import count_buckets, count_statuses, history_rollup, history_unit
+from .counts.reader import count_buckets, count_statuses
 from .counts.state import read_state
 from .history import HistoryRange
 from .result import COUNTS, SCAN, Computed, StatsResult

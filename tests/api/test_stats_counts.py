@@ -21,14 +21,10 @@ from sqlalchemy import Connection, text
 from runstats_app.extensions import db
 from runstats_app.filters import nodes
 from runstats_app.filters.nodes import FilterNode
+from runstats_app.stats.counts.choice import history_rollup, history_unit
 from runstats_app.stats.counts.fold import fold_once
 from runstats_app.stats.counts.planner import plan
-from runstats_app.stats.counts.reader import (
-    count_buckets,
-    count_statuses,
-    history_rollup,
-    history_unit,
-)
+from runstats_app.stats.counts.reader import count_buckets, count_statuses
 from runstats_app.stats.history import resolve_range
 from runstats_app.stats.scan import count_by_bucket, count_by_status
 

@@ -1,11 +1,12 @@
-"""Counts read from the maintained counts: one statement, one snapshot, read-only.
+"""Counts read from the maintained counts: in the caller's snapshot, read-only.
 
 The rows that make up an answer are a rollup's whole buckets, the changes
 not folded yet for the same whole hours, and the runs themselves in the parts
 of a bucket at the range's edges (through the runs' indexes, at most an hour
 or a day at each end, by the rollup's finest grain). The runs by status and the
-distinct pipelines are each summed from the smallest rollup that can tell them.
-Nothing here writes: it runs unchanged on a hot-standby replica.
+distinct pipelines are each summed from the smallest rollup that can tell them
+(choice.py), after the dictionary ids the filter names are looked up
+(dictionary.py). Nothing here writes: it runs unchanged on a hot-standby replica.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    FromClause,
     Integer,
     Select,
     SmallInteger,
@@ -36,30 +36,15 @@ from sqlalchemy.orm import Session
 
 from ...database import STATEMENT_TAG
 from ...filters.nodes import FilterNode
-from ...filters.sql import LIKE_ESCAPE, build_run_filter, contains_pattern
+from ...filters.sql import build_run_filter
 from ...models import PipelineRun
 from ...statuses import STATUS_NAMES
 from ..history import HistoryRange
 from ..scan import ALL_STATUSES, StatusCounts
-from .planner import CountsQuery, TextCondition
-from .tables import (
-    BY_CREATOR,
-    BY_LABEL,
-    CREATOR_NAMES,
-    CREATOR_TIMELINE,
-    LABEL_NAMES,
-    LABEL_TIMELINE,
-    NAMES,
-    NO_CREATOR,
-    RUNS,
-    STATUS_CODES,
-    TIMELINE,
-    Rollup,
-    creators,
-    deltas,
-    labels,
-    names,
-)
+from .choice import history_rollup, history_unit, named_rollup, small_rollups
+from .dictionary import DictionaryIds, look_up, one_of, text_conditions
+from .planner import CountsQuery
+from .tables import NO_CREATOR, STATUS_CODES, Rollup, deltas, names
 from .timeline import Cover, Grain, cover
 
 READ = {STATEMENT_TAG: "stats-counts"}
@@ -98,80 +83,29 @@ def _status_code(column: Any) -> ColumnElement[int]:
     return func.array_position(codes, column) - 1
 
 
-def _text(column: Any, condition: TextCondition) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [column.in_(sorted(v)) for v in condition.one_of]
-    clauses += [
-        column.ilike(contains_pattern(part), escape=LIKE_ESCAPE) for part in condition.contains
-    ]
-    return clauses
-
-
-def history_unit(span: HistoryRange) -> Grain:
-    return Grain.HOUR if span.bucket == "hour" else Grain.DAY
-
-
-def named_rollup(query: CountsQuery) -> Rollup:
-    """The smallest rollup per name and status with what the query constrains."""
-    if query.annotation is not None:
-        return BY_LABEL
-    return BY_CREATOR if query.by_creator else RUNS
-
-
-def status_rollup(query: CountsQuery) -> Rollup:
-    """The smallest rollup that counts the query's runs by status: one without names
-    unless the query constrains the name (or both an annotation and the creator)."""
-    if query.name.constrained:
-        return named_rollup(query)
-    if query.annotation is not None:
-        return BY_LABEL if query.by_creator else LABEL_TIMELINE
-    return CREATOR_TIMELINE if query.by_creator else TIMELINE
-
-
-def small_rollups(query: CountsQuery) -> tuple[Rollup, Rollup] | None:
-    """For a filter on no name, no status and no created_at range (all runs, "me", a
-    team): (a timeline for its runs by status, an all-time rollup per name without
-    statuses for its distinct names). None for any other filter: per name and status
-    rows tell both."""
-    ranged = query.start is not None or query.end is not None
-    if query.name.constrained or query.statuses is not None or ranged:
-        return None
-    if query.annotation is not None:
-        return None if query.by_creator else (LABEL_TIMELINE, LABEL_NAMES)
-    return (CREATOR_TIMELINE, CREATOR_NAMES) if query.by_creator else (TIMELINE, NAMES)
-
-
-def history_rollup(query: CountsQuery, unit: Grain) -> Rollup | None:
-    """The rollup counting by status, when it is kept as fine as `unit`; None when not
-    (an hourly history filtered by name and creator or label scans)."""
-    rollup = status_rollup(query)
-    return rollup if rollup.finest <= unit else None
-
-
-def _rollup_conditions(rollup: Rollup, query: CountsQuery) -> list[ColumnElement[bool]]:
+def _rollup_conditions(
+    rollup: Rollup, query: CountsQuery, ids: DictionaryIds
+) -> list[ColumnElement[bool]]:
     c = rollup.table.c
     clauses: list[ColumnElement[bool]] = []
-    if query.name.constrained:
-        clauses.append(c.name_id.in_(select(names.c.id).where(*_text(names.c.name, query.name))))
+    if ids.names is not None:
+        clauses.append(one_of(c.name_id, ids.names))
     if query.statuses is not None:
         if not rollup.by_status:
             raise ValueError(f"{rollup.table.name} has no status to filter by")
         clauses.append(c.status.in_(sorted(STATUS_CODES[s] for s in query.statuses)))
-    for allowed in query.created_by.one_of:
-        chosen = select(creators.c.id).where(creators.c.created_by.in_(sorted(allowed)))
-        clauses.append(c.creator_id.in_(chosen))
+    for allowed in ids.creators:
+        clauses.append(one_of(c.creator_id, allowed))
     if query.created_by_known and rollup.by_label:
         clauses.append(c.creator_id != NO_CREATOR)
-    if query.annotation is not None:
-        chosen = select(labels.c.id).where(
-            labels.c.key == query.annotation.key, *_text(labels.c.value, query.annotation.value)
-        )
-        clauses.append(c.label_id.in_(chosen))
+    if ids.labels is not None:
+        clauses.append(one_of(c.label_id, ids.labels))
     return clauses
 
 
 def _delta_conditions(query: CountsQuery, whole: Cover) -> list[ColumnElement[bool]]:
     c = deltas.c
-    clauses = _text(c.name, query.name)
+    clauses = text_conditions(c.name, query.name)
     if query.statuses is not None:
         clauses.append(c.status.in_(sorted(query.statuses)))
     for allowed in query.created_by.one_of:
@@ -180,7 +114,7 @@ def _delta_conditions(query: CountsQuery, whole: Cover) -> list[ColumnElement[bo
         clauses.append(c.created_by.is_not(None))
     if query.annotation is not None:
         clauses.append(c.key == query.annotation.key)
-        clauses += _text(c.value, query.annotation.value)
+        clauses += text_conditions(c.value, query.annotation.value)
     else:
         clauses.append(c.key.is_(None))
     if whole.whole_start is not None:
@@ -190,7 +124,7 @@ def _delta_conditions(query: CountsQuery, whole: Cover) -> list[ColumnElement[bo
     return clauses
 
 
-def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[list[ColumnElement[bool]]]:
+def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[tuple[Grain, list[ColumnElement[bool]]]]:
     """One range of whole buckets per grain, each read on its own: a grain and a bucket
     range are index conditions of one partition, where an OR of them is only a filter."""
     c = rollup.table.c
@@ -201,92 +135,99 @@ def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[list[ColumnElement[bool
             bounds.append(c.bucket >= bucket_number(piece.start, piece.grain))
         if piece.end is not None:
             bounds.append(c.bucket < bucket_number(piece.end, piece.grain))
-        ranges.append(bounds)
+        ranges.append((piece.grain, bounds))
     return ranges
+
+
+_NO_NAME = literal(None, Text)
 
 
 @dataclass(frozen=True)
 class _Key:
     """What the summed rows are keyed by besides their status: nothing (the runs by
-    status), a name (distinct pipelines), a bucket number (a history). `of_rollup` gives
-    the rollup's column and what to read it from; `of_moment`, the key of a delta's hour
-    or a run's created_at; `by_name`, keyed by a delta's or run's name."""
+    status), a name (distinct pipelines), a bucket number (a history). Every row
+    carries (key, new_name, status, runs).
 
-    of_rollup: Callable[[Rollup], tuple[ColumnElement[Any], FromClause]]
+    Named rows are keyed by the name's dictionary id, as the rollups are, so that
+    summing them groups integers rather than text; a delta's or a run's name that
+    the dictionary does not hold yet (a pipeline whose first runs are not folded)
+    is keyed by its text in `new_name` instead (key NULL). `of_rollup` gives the
+    rollup's key column; `of_moment`, the key of a delta's hour or a run's created_at."""
+
+    of_rollup: Callable[[Rollup], ColumnElement[Any]]
     of_moment: Callable[[Any], ColumnElement[Any]] | None = None
     by_name: bool = False
 
-    def of_row(self, name: Any, moment: Any) -> ColumnElement[Any]:
-        """The key of a delta's or a run's (name, moment)."""
+    def rows(self, source: Any, name: Any, moment: Any) -> tuple[Any, list[ColumnElement[Any]]]:
+        """What to read a delta's or a run's key from, and its (key, new_name) columns."""
         if self.by_name:
-            return cast(name, Text)
-        if self.of_moment is not None:
-            return self.of_moment(moment)
-        return literal(0)
+            known = source.outerjoin(names, names.c.name == name)
+            new_name = case((names.c.id.is_(None), cast(name, Text)), else_=_NO_NAME)
+            return known, [names.c.id.label("key"), new_name.label("new_name")]
+        key = literal(0) if self.of_moment is None else self.of_moment(moment)
+        return source, [key.label("key"), _NO_NAME.label("new_name")]
 
 
-_NO_KEY = _Key(lambda rollup: (literal(0), rollup.table))
-_BY_NAME = _Key(lambda rollup: (rollup.table.c.name_id, rollup.table), by_name=True)
+_NO_KEY = _Key(lambda rollup: literal(0))
+_BY_NAME = _Key(lambda rollup: rollup.table.c.name_id, by_name=True)
 
 
 def _history_key(unit: Grain) -> _Key:
-    def of_rollup(rollup: Rollup) -> tuple[ColumnElement[Any], FromClause]:
+    def of_rollup(rollup: Rollup) -> ColumnElement[Any]:
         r = rollup.table.c
         if unit is Grain.HOUR:
-            return r.bucket, rollup.table
+            return r.bucket
         hours_per_day = SECONDS[Grain.DAY] // SECONDS[Grain.HOUR]
-        return case(
-            (r.grain == int(Grain.HOUR), r.bucket // hours_per_day), else_=r.bucket
-        ), rollup.table
+        return case((r.grain == int(Grain.HOUR), r.bucket // hours_per_day), else_=r.bucket)
 
     return _Key(of_rollup, lambda moment: _sql_number(moment, unit))
 
 
-def _matched(
-    query: CountsQuery,
-    tree: FilterNode | None,
-    statuses: Sequence[str] | None,
-    rollup: Rollup,
-    key: _Key,
-    whole: Cover,
-) -> list[Select[Any]]:
-    """The rows to sum, (key, status code, runs): the rollup's, the deltas', the edges'.
-    A rollup without statuses gives status -1 (its rows are summed per key only)."""
+@dataclass(frozen=True)
+class _Read:
+    """One read's question: the query, its filter for the runs at the edges, its ids."""
+
+    query: CountsQuery
+    tree: FilterNode | None
+    statuses: Sequence[str] | None
+    ids: DictionaryIds
+
+
+def _matched(read: _Read, rollup: Rollup, key: _Key, whole: Cover) -> list[Select[Any]]:
+    """The rows to sum, (key, new_name, status code, runs): the rollup's, the deltas', the
+    edges'. A rollup without statuses gives status -1 (its rows are summed per key only)."""
     parts: list[Select[Any]] = []
     if whole.whole:
-        column, source = key.of_rollup(rollup)
+        column = key.of_rollup(rollup)
         r = rollup.table.c
         status = r.status if rollup.by_status else literal(-1, SmallInteger)
-        for bounds in _bucket_ranges(rollup, whole):
-            summed = (
-                select(column.label("key"), status.label("status"), func.sum(r.runs).label("runs"))
-                .select_from(source)
-                .where(*_rollup_conditions(rollup, query), *bounds)
-                .group_by(column, status)
-            )
-            if key.by_name:
-                # Summed per name id first; the names' text joins the few sums, not every row.
-                by_id = summed.subquery()
-                summed = select(
-                    cast(names.c.name, Text).label("key"), by_id.c.status, by_id.c.runs
-                ).join_from(by_id, names, names.c.id == by_id.c.key)
-            parts.append(summed)
+        for grain, bounds in _bucket_ranges(rollup, whole):
+            chosen = (*_rollup_conditions(rollup, read.query, read.ids), *bounds)
+            if grain is Grain.ALL:  # one bucket: its counters need no summing first
+                runs: ColumnElement[Any] = r.runs
+            else:
+                runs = cast(func.sum(r.runs), Integer)
+            part = select(
+                column.label("key"),
+                _NO_NAME.label("new_name"),
+                status.label("status"),
+                runs.label("runs"),
+            ).where(*chosen)
+            parts.append(part if grain is Grain.ALL else part.group_by(column, status))
         d = deltas.c
+        source, keyed = key.rows(deltas, d.name, d.hour)
         parts.append(
-            select(
-                key.of_row(d.name, d.hour).label("key"),
-                _status_code(d.status).label("status"),
-                d.runs.label("runs"),
-            ).where(*_delta_conditions(query, whole))
+            select(*keyed, _status_code(d.status).label("status"), d.runs.label("runs"))
+            .select_from(source)
+            .where(*_delta_conditions(read.query, whole))
         )
     for edge in whole.edges:
+        source, keyed = key.rows(_RUNS, _RUNS.c.name, _RUNS.c.created_at)
         parts.append(
-            select(
-                key.of_row(_RUNS.c.name, _RUNS.c.created_at).label("key"),
-                _status_code(_RUNS.c.status).label("status"),
-                literal(1).label("runs"),
-            ).where(
-                *build_run_filter(tree, statuses),
+            select(*keyed, _status_code(_RUNS.c.status).label("status"), literal(1).label("runs"))
+            .select_from(source)
+            .where(
+                *build_run_filter(read.tree, read.statuses),
                 PipelineRun.created_at >= edge.start,
                 PipelineRun.created_at < edge.end,
             )
@@ -294,16 +235,14 @@ def _matched(
     return parts
 
 
-def _summed_parts(
-    query: CountsQuery,
-    tree: FilterNode | None,
-    statuses: Sequence[str] | None,
-    rollup: Rollup,
-    key: _Key,
-) -> list[Select[Any]]:
-    return _matched(
-        query, tree, statuses, rollup, key, cover(query.start, query.end, finest=rollup.finest)
-    )
+def _summed_parts(read: _Read, rollup: Rollup, key: _Key) -> list[Select[Any]]:
+    query = read.query
+    return _matched(read, rollup, key, cover(query.start, query.end, finest=rollup.finest))
+
+
+def _prepare(session: Session, query: CountsQuery) -> DictionaryIds:
+    session.execute(READ_SETTINGS)
+    return look_up(session, query)
 
 
 def count_statuses(
@@ -311,20 +250,20 @@ def count_statuses(
 ) -> StatusCounts:
     """Runs by status and distinct pipeline names, as the GROUP BY over the runs would say.
 
-    One statement, one snapshot. A filter on no name, no status and no created_at
-    range (all runs, "me", a team) reads each from the smallest rollup that can tell
-    it: the statuses from a timeline (no names), the names from an all-time rollup
-    without statuses, so that neither sums a counter per name and status (a Zipf-head
-    creator or team has tens of thousands). Any other filter reads per name and status
-    rows, which tell both."""
+    Two statements in the caller's snapshot: the dictionary ids, then the counts. A
+    filter on no name, no status and no created_at range (all runs, "me", a team)
+    reads each from the smallest rollup that can tell it: the statuses from a
+    timeline (no names), the names from an all-time rollup without statuses, so that
+    neither sums a counter per name and status (a Zipf-head creator or team has tens
+    of thousands). Any other filter reads per name and status rows, which tell both."""
+    read = _Read(query, tree, statuses, _prepare(session, query))
     small = small_rollups(query)
     if small is None:
-        statement = _from_named_rows(query, tree, statuses, named_rollup(query))
+        statement = _from_named_rows(read, named_rollup(query))
     else:
-        statement = _from_two_rollups(query, tree, statuses, *small)
+        statement = _from_two_rollups(read, *small)
     if statement is None:  # an empty created_at range
         return StatusCounts({}, 0)
-    session.execute(READ_SETTINGS)
     by_status: dict[str, int] = {}
     total_pipelines = 0
     for status, count in session.execute(statement.execution_options(**READ)).all():
@@ -335,54 +274,48 @@ def count_statuses(
     return StatusCounts(by_status, total_pipelines)
 
 
-def _from_named_rows(
-    query: CountsQuery, tree: FilterNode | None, statuses: Sequence[str] | None, rollup: Rollup
-) -> CompoundSelect | None:
+def _by_status(rows: Any) -> Select[Any, Any]:
+    """(status, runs) of each status with any."""
+    return (
+        select(rows.c.status, func.sum(rows.c.runs))
+        .group_by(rows.c.status)
+        .having(func.sum(rows.c.runs) != 0)
+    )
+
+
+def _distinct_names(rows: Any) -> Select[int, int]:
+    """(ALL_STATUSES, how many names have any run): counts are never negative, so a
+    name's runs over all statuses are 0 exactly when it has none in each."""
+    named = (
+        select(rows.c.key)
+        .group_by(rows.c.key, rows.c.new_name)
+        .having(func.sum(rows.c.runs) != 0)
+        .subquery()
+    )
+    return select(literal(ALL_STATUSES, Integer), func.count()).select_from(named)
+
+
+def _from_named_rows(read: _Read, rollup: Rollup) -> CompoundSelect | None:
     """(status, runs) rows and (ALL_STATUSES, distinct names) from per name and status rows."""
-    parts = _summed_parts(query, tree, statuses, rollup, _BY_NAME)
+    parts = _summed_parts(read, rollup, _BY_NAME)
     if not parts:
         return None
     matched = union_all(*parts).cte("matched")
-    groups = (
-        select(matched.c.key, matched.c.status, func.sum(matched.c.runs).label("runs"))
-        .group_by(matched.c.key, matched.c.status)
-        .having(func.sum(matched.c.runs) != 0)
-        .cte("groups")
-    )
-    distinct_names = select(groups.c.key).group_by(groups.c.key).subquery()
-    return union_all(
-        select(groups.c.status, func.sum(groups.c.runs)).group_by(groups.c.status),
-        select(literal(ALL_STATUSES, Integer), func.count()).select_from(distinct_names),
-    )
+    return union_all(_by_status(matched), _distinct_names(matched))
 
 
 def _from_two_rollups(
-    query: CountsQuery,
-    tree: FilterNode | None,
-    statuses: Sequence[str] | None,
-    by_status_from: Rollup,
-    names_from: Rollup,
+    read: _Read, by_status_from: Rollup, names_from: Rollup
 ) -> CompoundSelect | None:
     """The same rows, the statuses summed from `by_status_from` (no names) and the
     distinct names from `names_from` (no statuses)."""
-    status_parts = _summed_parts(query, tree, statuses, by_status_from, _NO_KEY)
-    name_parts = _summed_parts(query, tree, statuses, names_from, _BY_NAME)
+    status_parts = _summed_parts(read, by_status_from, _NO_KEY)
+    name_parts = _summed_parts(read, names_from, _BY_NAME)
     if not status_parts or not name_parts:
         return None
-    by_status_rows = union_all(*status_parts).cte("by_status_rows")
-    name_rows = union_all(*name_parts).cte("name_rows")
-    distinct_names = (
-        select(name_rows.c.key)
-        .group_by(name_rows.c.key)
-        .having(func.sum(name_rows.c.runs) != 0)
-        .subquery()
-    )
-    return union_all(
-        select(by_status_rows.c.status, func.sum(by_status_rows.c.runs))
-        .group_by(by_status_rows.c.status)
-        .having(func.sum(by_status_rows.c.runs) != 0),
-        select(literal(ALL_STATUSES, Integer), func.count()).select_from(distinct_names),
-    )
+    by_status_rows = union_all(*status_parts).subquery()
+    name_rows = union_all(*name_parts).subquery()
+    return union_all(_by_status(by_status_rows), _distinct_names(name_rows))
 
 
 def count_buckets(
@@ -400,17 +333,17 @@ def count_buckets(
     if rollup is None:
         raise ValueError("no rollup answers this history; plan a scan instead")
     whole = cover(start, end, finest=rollup.finest, coarsest=unit)
-    parts = _matched(query, tree, statuses, rollup, _history_key(unit), whole)
+    read = _Read(query, tree, statuses, _prepare(session, query))
+    parts = _matched(read, rollup, _history_key(unit), whole)
     if not parts:
         return {}
-    matched = union_all(*parts).cte("matched")
+    matched = union_all(*parts).subquery()
     statement = (
         select(matched.c.key, matched.c.status, func.sum(matched.c.runs))
         .group_by(matched.c.key, matched.c.status)
         .having(func.sum(matched.c.runs) != 0)
         .execution_options(**READ)
     )
-    session.execute(READ_SETTINGS)
     counts: dict[datetime, dict[str, int]] = {}
     for number, status, runs in session.execute(statement).all():
         counts.setdefault(bucket_start(int(number), unit), {})[STATUS_NAMES[status]] = int(runs)

@@ -22,8 +22,9 @@ from ...filters.nodes import FilterNode
 from ...statuses import STATUS_NAMES
 from ..history import resolve_range
 from ..scan import count_by_bucket, count_by_status
+from .choice import history_rollup, history_unit
 from .planner import plan
-from .reader import count_buckets, count_statuses, history_rollup, history_unit
+from .reader import count_buckets, count_statuses
 from .state import read_state
 
 
