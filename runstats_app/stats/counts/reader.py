@@ -28,7 +28,6 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -48,9 +47,9 @@ from .tables import NO_CREATOR, STATUS_CODES, Rollup, deltas, names
 from .timeline import Cover, Grain, cover
 
 READ = {STATEMENT_TAG: "stats-counts"}
-READ_SETTINGS = text(
-    "SELECT set_config('work_mem', '32MB', true),"
-    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+READ_SETTINGS = (
+    func.set_config("work_mem", "32MB", True),
+    func.set_config("plan_cache_mode", "force_custom_plan", True),
 )
 """For the read's transaction: memory to sum a few hundred thousand counters, and a plan
 for its own values (psycopg prepares a statement run five times on a connection, and a
@@ -241,8 +240,8 @@ def _summed_parts(read: _Read, rollup: Rollup, key: _Key) -> list[Select[Any]]:
 
 
 def _prepare(session: Session, query: CountsQuery) -> DictionaryIds:
-    session.execute(READ_SETTINGS)
-    return look_up(session, query)
+    """The read's settings and the query's dictionary ids, in one round trip."""
+    return look_up(session, query, READ_SETTINGS)
 
 
 def count_statuses(

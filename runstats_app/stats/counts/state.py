@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .tables import count_state, untracked_keys
@@ -23,8 +23,8 @@ def read_state(session: Session) -> CountsState:
     """The counts' state as the session's snapshot sees it (not ready where they are not kept)."""
     if session.get_bind().dialect.name != "postgresql":
         return NOT_READY
-    ready = session.execute(select(count_state.c.ready).where(count_state.c.id == 1)).scalar()
-    if not ready:
+    keys = func.array(select(untracked_keys.c.key).scalar_subquery())
+    found = session.execute(select(count_state.c.ready, keys).where(count_state.c.id == 1)).first()
+    if found is None or not found.ready:
         return NOT_READY
-    keys = session.execute(select(untracked_keys.c.key)).scalars()
-    return CountsState(True, frozenset(keys))
+    return CountsState(True, frozenset(found[1]))
