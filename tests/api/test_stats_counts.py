@@ -25,6 +25,7 @@ from runstats_app.stats.counts.choice import history_rollup, history_unit
 from runstats_app.stats.counts.fold import fold_once
 from runstats_app.stats.counts.planner import plan
 from runstats_app.stats.counts.reader import count_buckets, count_statuses
+from runstats_app.stats.counts.timeline import Grain, cover
 from runstats_app.stats.history import resolve_range
 from runstats_app.stats.scan import count_by_bucket, count_by_status
 
@@ -269,3 +270,62 @@ def test_sqlite_always_scans(backend, client):
     assert response.headers["X-Stats-Source"] == "scan"
     history = client.get("/api/pipeline_runs/stats/history")
     assert history.headers["X-Stats-Source"] == "scan"
+
+
+SPREAD_FROM = datetime(2026, 3, 1, tzinfo=UTC)
+SPREAD_EVERY = timedelta(hours=31, minutes=17)
+SPREAD_TO = SPREAD_FROM + 48 * SPREAD_EVERY
+SPREAD_RANGES = (
+    (SPREAD_FROM + timedelta(days=2, hours=5, minutes=13), None),
+    (SPREAD_FROM + timedelta(days=2, hours=5), SPREAD_FROM + timedelta(days=57, hours=20)),
+    (None, SPREAD_FROM + timedelta(days=28, hours=22, minutes=30)),
+    (SPREAD_FROM + timedelta(days=3, hours=2), SPREAD_FROM + timedelta(days=29, hours=23)),
+    (SPREAD_FROM + timedelta(days=9, hours=4), SPREAD_FROM + timedelta(days=20, hours=19)),
+)
+
+
+def test_a_range_read_as_coarser_buckets_less_their_outside_equals_the_group_by(
+    app, client, auth, connection, untracked
+):
+    """Runs every 31 h 17 min over two months, half of them folded: ranges whose cover
+    takes days or hours away from a month or a day (timeline.py) count what the runs say."""
+    admin = auth(*ADMIN)
+    with app.app_context():
+        for index in range(48):
+            run = create_run(
+                client,
+                admin,
+                name=NAMES[index % 3],
+                created_by=CREATORS[index % 3],
+                status=STATUSES[index % 2],
+                annotations={"team": TEAMS[index % 3]},
+            )
+            connection.execute(
+                text("UPDATE pipeline_runs SET created_at = :at WHERE id = :id"),
+                {"at": SPREAD_FROM + index * SPREAD_EVERY, "id": run["id"]},
+            )
+            if index == 24:
+                fold_once(connection)
+        session = db.session()
+        for start, end in SPREAD_RANGES:
+            covers = [cover(start, end, finest=grain) for grain in (Grain.HOUR, Grain.DAY)]
+            assert any(piece.sign < 0 for one in covers for piece in one.buckets)
+            period = nodes.TimeRange(nodes.CREATED_AT, start, end)
+            for condition in (
+                None,
+                nodes.ValueEquals(nodes.CREATED_BY, "alice"),
+                nodes.ValueContains(nodes.NAME, "train"),
+                nodes.ValueEquals("team", "ml"),
+            ):
+                tree = nodes.And((period,) if condition is None else (period, condition))
+                query = plan(tree, None, UNTRACKED)
+                assert query is not None
+                assert count_statuses(session, query, tree, None) == count_by_status(
+                    session, tree, None
+                ), (start, end, condition)
+                span = resolve_range("day", start or SPREAD_FROM, end or SPREAD_TO, SPREAD_TO)
+                if history_rollup(query, history_unit(span)) is not None:
+                    assert count_buckets(session, query, tree, None, span) == count_by_bucket(
+                        session, tree, None, span
+                    ), (start, end, condition)
+        db.session.remove()

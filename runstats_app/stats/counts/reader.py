@@ -44,7 +44,7 @@ from .choice import history_rollup, history_unit, named_rollup, small_rollups
 from .dictionary import DictionaryIds, look_up, one_of, text_conditions
 from .planner import CountsQuery
 from .tables import NO_CREATOR, STATUS_CODES, Rollup, deltas, names
-from .timeline import Cover, Grain, cover
+from .timeline import Buckets, Cover, Grain, cover
 
 READ = {STATEMENT_TAG: "stats-counts"}
 READ_SETTINGS = (
@@ -123,8 +123,11 @@ def _delta_conditions(query: CountsQuery, whole: Cover) -> list[ColumnElement[bo
     return clauses
 
 
-def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[tuple[Grain, list[ColumnElement[bool]]]]:
-    """One range of whole buckets per grain, each read on its own: a grain and a bucket
+_Bounds = list[ColumnElement[bool]]
+
+
+def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[tuple[Buckets, _Bounds]]:
+    """One range of whole buckets per piece, each read on its own: a grain and a bucket
     range are index conditions of one partition, where an OR of them is only a filter."""
     c = rollup.table.c
     ranges = []
@@ -134,7 +137,7 @@ def _bucket_ranges(rollup: Rollup, whole: Cover) -> list[tuple[Grain, list[Colum
             bounds.append(c.bucket >= bucket_number(piece.start, piece.grain))
         if piece.end is not None:
             bounds.append(c.bucket < bucket_number(piece.end, piece.grain))
-        ranges.append((piece.grain, bounds))
+        ranges.append((piece, bounds))
     return ranges
 
 
@@ -194,15 +197,16 @@ class _Read:
 
 def _matched(read: _Read, rollup: Rollup, key: _Key, whole: Cover) -> list[Select[Any]]:
     """The rows to sum, (key, new_name, status code, runs): the rollup's, the deltas', the
-    edges'. A rollup without statuses gives status -1 (its rows are summed per key only)."""
+    edges'. A rollup without statuses gives status -1 (its rows are summed per key only);
+    buckets taken away from a coarser one (timeline.py) are summed negated."""
     parts: list[Select[Any]] = []
     if whole.whole:
         column = key.of_rollup(rollup)
         r = rollup.table.c
         status = r.status if rollup.by_status else literal(-1, SmallInteger)
-        for grain, bounds in _bucket_ranges(rollup, whole):
+        for piece, bounds in _bucket_ranges(rollup, whole):
             chosen = (*_rollup_conditions(rollup, read.query, read.ids), *bounds)
-            if grain is Grain.ALL:  # one bucket: its counters need no summing first
+            if piece.grain is Grain.ALL:  # one bucket: its counters need no summing first
                 runs: ColumnElement[Any] = r.runs
             else:
                 runs = cast(func.sum(r.runs), Integer)
@@ -210,9 +214,9 @@ def _matched(read: _Read, rollup: Rollup, key: _Key, whole: Cover) -> list[Selec
                 column.label("key"),
                 _NO_NAME.label("new_name"),
                 status.label("status"),
-                runs.label("runs"),
+                (runs if piece.sign > 0 else -runs).label("runs"),
             ).where(*chosen)
-            parts.append(part if grain is Grain.ALL else part.group_by(column, status))
+            parts.append(part if piece.grain is Grain.ALL else part.group_by(column, status))
         d = deltas.c
         source, keyed = key.rows(deltas, d.name, d.hour)
         parts.append(

@@ -1,9 +1,10 @@
 """A created_at range as whole buckets of the counts' grains, plus the bits at its edges.
 
 Counts are kept per UTC hour (some only from days up), day, month and for all
-time. A range [start, end) is covered by the fewest whole buckets (months
-inside, then days, then hours) and, where a bound is not on the finest
-bucket, the part of one bucket at each edge, read from the runs themselves.
+time. A range [start, end) is covered by few whole buckets (months inside,
+then days, then hours; a partial month or day may be the whole one less the
+buckets outside the range, when those are fewer) and, where a bound is not on
+the finest bucket, the part of one bucket at each edge, read from the runs.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ ALL_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Buckets:
-    """Whole buckets of one grain: start <= bucket < end (None: unbounded)."""
+    """Whole buckets of one grain: start <= bucket < end (None: unbounded), counted
+    with `sign` (-1: taken away from a coarser bucket that holds them)."""
 
     grain: Grain
     start: datetime | None
     end: datetime | None
+    sign: int = 1
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,28 @@ def _whole(
         return [Buckets(grain, start, end)]
     pieces = []
     if start is not None and inner_start is not None and start < inner_start:
-        pieces.append(Buckets(grain, start, inner_start))
+        pieces.extend(_partial(grain, coarser, _FLOOR[coarser](start), start, inner_start))
     pieces.extend(_whole(coarser, inner_start, inner_end, coarsest))
     if end is not None and inner_end is not None and inner_end < end:
-        pieces.append(Buckets(grain, inner_end, end))
+        pieces.extend(_partial(grain, coarser, inner_end, end, _CEIL[coarser](end), left=False))
     return pieces
+
+
+def _partial(
+    grain: Grain,
+    coarser: Grain,
+    opens: datetime,
+    cut: datetime,
+    closes: datetime,
+    *,
+    left: bool = True,
+) -> list[Buckets]:
+    """The part of the `coarser` bucket [opens, closes) on one side of `cut`: [cut,
+    closes) when `left` (a range's start is cut), else [opens, cut) (its end). As
+    buckets of `grain`, or as the coarser bucket less the buckets on the other side
+    when those are fewer: the last 30 days on 2 December read November less two
+    days, not 28 days. (`cover` never asks this of the all-time bucket.)"""
+    kept, other = ((cut, closes), (opens, cut)) if left else ((opens, cut), (cut, closes))
+    if other[1] - other[0] >= kept[1] - kept[0]:
+        return [Buckets(grain, *kept)]
+    return [Buckets(coarser, opens, closes), Buckets(grain, *other, sign=-1)]

@@ -33,14 +33,14 @@ def _aligned(moment: datetime, grain: Grain) -> bool:
 
 
 def _covered_by(result: Cover, moment: datetime) -> int:
-    """How many pieces hold `moment` (bounded pieces only)."""
+    """How many times `moment` is counted: the pieces that hold it, by their signs."""
     held = sum(1 for edge in result.edges if edge.start <= moment < edge.end)
     for piece in result.buckets:
         if piece.grain is Grain.ALL or (
             (piece.start is None or piece.start <= moment)
             and (piece.end is None or moment < piece.end)
         ):
-            held += 1
+            held += piece.sign
     return held
 
 
@@ -59,11 +59,54 @@ def test_a_bounded_range_is_covered_once_by_whole_buckets_and_edges(start, lengt
         assert _aligned(piece.start, piece.grain) and _aligned(piece.end, piece.grain)
     for edge in result.edges:
         assert edge.end - edge.start <= timedelta(hours=1 if finest is Grain.HOUR else 24)
-    probes = [start, end - timedelta(microseconds=1), start + (end - start) / 2]
-    for probe in probes:
-        assert _covered_by(result, probe) == 1, (probe, result)
-    assert _covered_by(result, end) == 0
-    assert _covered_by(result, start - timedelta(microseconds=1)) == 0
+    probes = [start, end, start + (end - start) / 2, *_bounds_of(result)]
+    for probe in [*probes, *(moment - timedelta(microseconds=1) for moment in probes)]:
+        expected = 1 if start <= probe < end else 0
+        assert _covered_by(result, probe) == expected, (probe, result)
+    for piece in result.buckets:
+        if piece.sign < 0:
+            assert _taken_from_a_coarser_bucket(result, piece)
+
+
+def _bounds_of(result: Cover) -> list[datetime]:
+    """Every bound of a piece or an edge: the count is constant between two of them, so
+    probing at each and just before each checks every instant."""
+    pieces = [*result.buckets, *result.edges]
+    return [b for piece in pieces for b in (piece.start, piece.end) if b is not None]
+
+
+def _taken_from_a_coarser_bucket(result: Cover, less: Buckets) -> bool:
+    assert less.start is not None and less.end is not None
+    return any(
+        piece.sign > 0
+        and piece.grain > less.grain
+        and piece.start is not None
+        and piece.end is not None
+        and piece.start <= less.start
+        and less.end <= piece.end
+        for piece in result.buckets
+    )
+
+
+def test_most_of_a_month_is_the_month_less_its_other_days():
+    start = datetime(2026, 11, 3, 2, 22, tzinfo=UTC)
+    result = cover(start, None, finest=Grain.DAY)
+    november, december = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    assert result.buckets == (
+        Buckets(Grain.MONTH, november, december),
+        Buckets(Grain.DAY, november, datetime(2026, 11, 4, tzinfo=UTC), sign=-1),
+        Buckets(Grain.MONTH, december, None),
+    )
+    assert result.edges == (Edge(start, datetime(2026, 11, 4, tzinfo=UTC)),)
+
+
+def test_a_few_days_of_a_month_are_read_as_days():
+    start = datetime(2026, 11, 25, 2, 22, tzinfo=UTC)
+    result = cover(start, None, finest=Grain.DAY)
+    assert result.buckets[0] == Buckets(
+        Grain.DAY, datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    )
+    assert all(piece.sign == 1 for piece in result.buckets)
 
 
 def test_no_bounds_is_the_all_time_bucket():
