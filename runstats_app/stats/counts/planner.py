@@ -178,3 +178,18 @@ def only_a_scan_answers(tree: FilterNode | None, statuses: Sequence[str] | None)
     """Whether no state of the counts could answer the filter (`plan` without untracked
     keys is None): such a filter is a scan without asking the database."""
     return plan(tree, statuses, untracked_keys=()) is None
+
+
+def without_created_at(tree: FilterNode | None) -> FilterNode | None:
+    """A filter the counts answer (a conjunction) less its created_at ranges: the runs at
+    a range's edges are chosen by the edge's bounds, and an edge outside the range
+    (the part of a bucket the answer takes away) would match none of them."""
+    match tree:
+        case nodes.And(items):
+            kept = [k for k in map(without_created_at, items) if k is not None]
+            return nodes.And(tuple(kept)) if kept else None
+        case nodes.Or(items) if len(items) == 1:
+            return without_created_at(items[0])
+        case nodes.TimeRange(key, _, _) if key == nodes.CREATED_AT:
+            return None
+    return tree

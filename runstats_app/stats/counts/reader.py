@@ -42,7 +42,7 @@ from ..history import HistoryRange
 from ..scan import ALL_STATUSES, StatusCounts
 from .choice import history_rollup, history_unit, named_rollup, small_rollups
 from .dictionary import DictionaryIds, look_up, one_of, text_conditions
-from .planner import CountsQuery
+from .planner import CountsQuery, without_created_at
 from .tables import NO_CREATOR, STATUS_CODES, Rollup, deltas, names
 from .timeline import Buckets, Cover, Grain, cover
 
@@ -198,7 +198,8 @@ class _Read:
 def _matched(read: _Read, rollup: Rollup, key: _Key, whole: Cover) -> list[Select[Any]]:
     """The rows to sum, (key, new_name, status code, runs): the rollup's, the deltas', the
     edges'. A rollup without statuses gives status -1 (its rows are summed per key only);
-    buckets taken away from a coarser one (timeline.py) are summed negated."""
+    buckets taken away from a coarser one and edges outside the range (timeline.py) are
+    summed negated."""
     parts: list[Select[Any]] = []
     if whole.whole:
         column = key.of_rollup(rollup)
@@ -226,11 +227,12 @@ def _matched(read: _Read, rollup: Rollup, key: _Key, whole: Cover) -> list[Selec
         )
     for edge in whole.edges:
         source, keyed = key.rows(_RUNS, _RUNS.c.name, _RUNS.c.created_at)
+        status = _status_code(_RUNS.c.status)
         parts.append(
-            select(*keyed, _status_code(_RUNS.c.status).label("status"), literal(1).label("runs"))
+            select(*keyed, status.label("status"), literal(edge.sign).label("runs"))
             .select_from(source)
             .where(
-                *build_run_filter(read.tree, read.statuses),
+                *build_run_filter(without_created_at(read.tree), read.statuses),
                 PipelineRun.created_at >= edge.start,
                 PipelineRun.created_at < edge.end,
             )

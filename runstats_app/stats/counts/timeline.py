@@ -9,6 +9,7 @@ the finest bucket, the part of one bucket at each edge, read from the runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
@@ -38,10 +39,12 @@ class Buckets:
 
 @dataclass(frozen=True)
 class Edge:
-    """A part of an hour, read from the runs: start <= created_at < end."""
+    """A part of a bucket, read from the runs: start <= created_at < end, counted with
+    `sign` (-1: the part of a whole bucket outside the range)."""
 
     start: datetime
     end: datetime
+    sign: int = 1
 
 
 @dataclass(frozen=True)
@@ -96,27 +99,55 @@ def cover(
 ) -> Cover:
     """The buckets (of `finest` to `coarsest`) and edges that make up [start, end).
 
-    An edge is the part of a `finest` bucket that the range cuts: at most one at
-    each end, read from the runs themselves.
+    Where the range cuts a `finest` bucket, the runs of the shorter side are read:
+    the part inside the range (an edge), or the whole bucket less the part outside
+    (a negative edge). So an edge is at most half a bucket: "since 02:54" reads
+    the day less 2 h 54 min of runs, not 21 hours of them.
     """
     if start is None and end is None and coarsest is Grain.ALL:
         return Cover((Buckets(Grain.ALL, None, None),), (), whole=True)
     if start is not None and end is not None and start >= end:
         return Cover((), (), whole=False)
-    edges: list[Edge] = []
-    whole_start = None if start is None else _CEIL[finest](start)
-    whole_end = None if end is None else _FLOOR[finest](end)
-    if whole_start is not None and whole_end is not None and whole_start >= whole_end:
-        assert start is not None and end is not None
-        if whole_start > whole_end or start == whole_start or end == whole_end:
-            return Cover((), (Edge(start, end),), whole=False)
-        return Cover((), (Edge(start, whole_start), Edge(whole_start, end)), whole=False)
-    if start is not None and whole_start is not None and start < whole_start:
-        edges.append(Edge(start, whole_start))
-    if end is not None and whole_end is not None and whole_end < end:
-        edges.append(Edge(whole_end, end))
+    floor, ceil = _FLOOR[finest], _CEIL[finest]
+    if start is not None and end is not None and floor(start) == floor(end):
+        return _inside_one_bucket(start, end, Buckets(finest, floor(start), ceil(end)))
+    whole_start, first = (None, None) if start is None else _cut(start, floor, ceil, left=True)
+    whole_end, last = (None, None) if end is None else _cut(end, floor, ceil, left=False)
+    edges = tuple(edge for edge in (first, last) if edge is not None)
+    if whole_start is not None and whole_start == whole_end:
+        return Cover((), edges, whole=False)
     buckets = _whole(finest, whole_start, whole_end, min(coarsest, Grain.MONTH))
-    return Cover(tuple(buckets), tuple(edges), True, whole_start, whole_end)
+    return Cover(tuple(buckets), edges, True, whole_start, whole_end)
+
+
+def _inside_one_bucket(start: datetime, end: datetime, bucket: Buckets) -> Cover:
+    """[start, end) inside one finest bucket: one edge, or the bucket less the edges
+    outside the range when those are shorter."""
+    opens, closes = bucket.start, bucket.end
+    assert opens is not None and closes is not None
+    if (start - opens) + (closes - end) >= end - start:
+        return Cover((), (Edge(start, end),), whole=False)
+    outside = [Edge(opens, start, -1), Edge(end, closes, -1)]
+    edges = tuple(edge for edge in outside if edge.start < edge.end)
+    return Cover((bucket,), edges, True, opens, closes)
+
+
+def _cut(
+    moment: datetime,
+    floor: Callable[[datetime], datetime],
+    ceil: Callable[[datetime], datetime],
+    *,
+    left: bool,
+) -> tuple[datetime, Edge | None]:
+    """Where the whole buckets start (`left`) or end at a range's bound `moment`, and the
+    edge between: the shorter of the part inside the range and the part outside."""
+    opens, closes = floor(moment), ceil(moment)
+    if opens == moment:
+        return moment, None
+    before, after = moment - opens, closes - moment
+    if (after <= before) if left else (before <= after):
+        return (closes, Edge(moment, closes)) if left else (opens, Edge(opens, moment))
+    return (opens, Edge(opens, moment, -1)) if left else (closes, Edge(moment, closes, -1))
 
 
 def _whole(

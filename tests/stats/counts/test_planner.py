@@ -7,9 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
+from runstats_app.filters import nodes
 from runstats_app.filters.nodes import resolve_me
 from runstats_app.filters.schema import parse_filter_query
-from runstats_app.stats.counts.planner import AnnotationCondition, TextCondition, plan
+from runstats_app.stats.counts.planner import (
+    AnnotationCondition,
+    TextCondition,
+    plan,
+    without_created_at,
+)
 
 from ...support.contract import CREATED_AT, CREATED_BY, NAME, STATUS, STATUS_UPDATED_AT
 
@@ -91,3 +97,13 @@ def test_anything_else_scans(predicates):
 def test_a_single_operand_or_is_its_operand():
     query = planned({"or": [{"value_equals": {"key": NAME, "value": "etl"}}]})
     assert query is not None and query.name == TextCondition((frozenset({"etl"}),))
+
+
+def test_an_edge_filter_keeps_every_condition_but_the_created_at_ranges():
+    me = nodes.ValueEquals(nodes.CREATED_BY, "alice")
+    since = nodes.TimeRange(nodes.CREATED_AT, datetime(2026, 3, 1, tzinfo=UTC), None)
+    updated = nodes.TimeRange(nodes.STATUS_UPDATED_AT, datetime(2026, 3, 1, tzinfo=UTC), None)
+    assert without_created_at(nodes.And((me, since))) == nodes.And((me,))
+    assert without_created_at(nodes.And((nodes.Or((since,)),))) is None
+    assert without_created_at(nodes.And((updated, since))) == nodes.And((updated,))
+    assert without_created_at(None) is None

@@ -34,7 +34,7 @@ def _aligned(moment: datetime, grain: Grain) -> bool:
 
 def _covered_by(result: Cover, moment: datetime) -> int:
     """How many times `moment` is counted: the pieces that hold it, by their signs."""
-    held = sum(1 for edge in result.edges if edge.start <= moment < edge.end)
+    held = sum(edge.sign for edge in result.edges if edge.start <= moment < edge.end)
     for piece in result.buckets:
         if piece.grain is Grain.ALL or (
             (piece.start is None or piece.start <= moment)
@@ -58,7 +58,7 @@ def test_a_bounded_range_is_covered_once_by_whole_buckets_and_edges(start, lengt
         assert piece.grain >= finest
         assert _aligned(piece.start, piece.grain) and _aligned(piece.end, piece.grain)
     for edge in result.edges:
-        assert edge.end - edge.start <= timedelta(hours=1 if finest is Grain.HOUR else 24)
+        assert edge.end - edge.start <= timedelta(hours=1 if finest is Grain.HOUR else 24) / 2
     probes = [start, end, start + (end - start) / 2, *_bounds_of(result)]
     for probe in [*probes, *(moment - timedelta(microseconds=1) for moment in probes)]:
         expected = 1 if start <= probe < end else 0
@@ -94,17 +94,17 @@ def test_most_of_a_month_is_the_month_less_its_other_days():
     november, december = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
     assert result.buckets == (
         Buckets(Grain.MONTH, november, december),
-        Buckets(Grain.DAY, november, datetime(2026, 11, 4, tzinfo=UTC), sign=-1),
+        Buckets(Grain.DAY, november, datetime(2026, 11, 3, tzinfo=UTC), sign=-1),
         Buckets(Grain.MONTH, december, None),
     )
-    assert result.edges == (Edge(start, datetime(2026, 11, 4, tzinfo=UTC)),)
+    assert result.edges == (Edge(datetime(2026, 11, 3, tzinfo=UTC), start, sign=-1),)
 
 
 def test_a_few_days_of_a_month_are_read_as_days():
     start = datetime(2026, 11, 25, 2, 22, tzinfo=UTC)
     result = cover(start, None, finest=Grain.DAY)
     assert result.buckets[0] == Buckets(
-        Grain.DAY, datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+        Grain.DAY, datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
     )
     assert all(piece.sign == 1 for piece in result.buckets)
 
@@ -142,16 +142,29 @@ def test_history_never_uses_a_bucket_coarser_than_its_own():
     assert {piece.grain for piece in hourly} == {Grain.HOUR}
 
 
-def test_a_rollup_kept_from_days_up_reads_partial_days_at_the_edges():
+def test_a_rollup_kept_from_days_up_reads_the_shorter_side_of_partial_days():
     start = datetime(2026, 3, 10, 7, 30, tzinfo=UTC)
     end = datetime(2026, 3, 20, 1, 0, tzinfo=UTC)
     result = cover(start, end, finest=Grain.DAY)
     assert result.edges == (
-        Edge(start, datetime(2026, 3, 11, tzinfo=UTC)),
+        Edge(datetime(2026, 3, 10, tzinfo=UTC), start, sign=-1),
         Edge(datetime(2026, 3, 20, tzinfo=UTC), end),
     )
     assert result.buckets == (
-        Buckets(Grain.DAY, datetime(2026, 3, 11, tzinfo=UTC), datetime(2026, 3, 20, tzinfo=UTC)),
+        Buckets(Grain.DAY, datetime(2026, 3, 10, tzinfo=UTC), datetime(2026, 3, 20, tzinfo=UTC)),
+    )
+
+
+def test_most_of_one_hour_is_the_hour_less_its_outside():
+    start = datetime(2026, 3, 10, 7, 5, tzinfo=UTC)
+    end = datetime(2026, 3, 10, 7, 50, tzinfo=UTC)
+    hour = Buckets(Grain.HOUR, datetime(2026, 3, 10, 7, tzinfo=UTC), start + timedelta(minutes=55))
+    assert cover(start, end) == Cover(
+        (hour,),
+        (Edge(hour.start, start, sign=-1), Edge(end, hour.end, sign=-1)),
+        True,
+        hour.start,
+        hour.end,
     )
 
 
