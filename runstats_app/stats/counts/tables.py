@@ -22,6 +22,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Identity,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -74,11 +75,19 @@ deltas = Table(
     comment="Changes not folded yet: +1/-1 per run (key NULL) and per tracked annotation.",
 )
 
+
+def _substring_index(name: str, column: str) -> Index:
+    """A trigram index: a read looks up the names or values containing a substring."""
+    index = Index(name, column, postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+    return index.ddl_if(dialect="postgresql")
+
+
 names = Table(
     "run_count_names",
     metadata,
     Column("id", Integer, Identity(), primary_key=True),
     Column("name", String(255), nullable=False, unique=True),
+    _substring_index("ix_run_count_names_name_trgm", "name"),
 )
 creators = Table(
     "run_count_creators",
@@ -93,6 +102,7 @@ labels = Table(
     Column("key", String(255), nullable=False),
     Column("value", String(255), nullable=False),
     UniqueConstraint("key", "value"),
+    _substring_index("ix_run_count_labels_value_trgm", "value"),
 )
 
 ALL_GRAINS = (Grain.HOUR, Grain.DAY, Grain.MONTH, Grain.ALL)
