@@ -29,7 +29,7 @@ from .canonical import history_cache_key
 from .counts.choice import history_rollup, history_unit
 from .counts.planner import CountsQuery, only_a_scan_answers, plan
 from .counts.reader import count_buckets, count_statuses
-from .counts.state import read_state
+from .counts.state import CountsChanged, CountsState, read_state
 from .history import HistoryRange
 from .result import COUNTS, SCAN, Computed, StatsResult
 from .scan import StatusCounts, count_by_bucket, count_by_status, hold_scan
@@ -78,16 +78,22 @@ class _Computation:
         self.statuses = statuses
 
     @cached_property
-    def counts_query(self) -> CountsQuery | None:
-        """The counts' query when they are ready and answer the filter. A filter only a
-        scan can answer costs no database round trip here: in a flood of them, the
-        counts' state read was the largest part of a refused request (measured)."""
+    def _planned(self) -> tuple[CountsQuery, CountsState] | None:
+        """The counts' query when they are ready and answer the filter, and the state it
+        was planned with. A filter only a scan can answer costs no database round trip
+        here: in a flood of them, the counts' state read was the largest part of a
+        refused request (measured)."""
         if only_a_scan_answers(self.tree, self.statuses):
             return None
         state = db.read(read_state, SNAPSHOT).value
         if not state.ready:
             return None
-        return plan(self.tree, self.statuses, state.untracked_keys)
+        query = plan(self.tree, self.statuses, state.untracked_keys)
+        return None if query is None else (query, state)
+
+    @property
+    def counts_query(self) -> CountsQuery | None:
+        return None if self._planned is None else self._planned[0]
 
     @property
     def source(self) -> str:
@@ -95,20 +101,23 @@ class _Computation:
 
     def _read(
         self,
-        from_counts: Callable[[Session, CountsQuery], Counted],
+        from_counts: Callable[[Session, CountsQuery, CountsState], Counted],
         scan: Callable[[Session], Counted],
     ) -> tuple[Counted, datetime, str]:
-        """From the counts when planned and still ready in the read's snapshot, else a scan.
-
-        (A rebuild starting between the plan and the read makes this one scan unadmitted.)
+        """From the counts when planned and their state unchanged in the read's snapshot,
+        else a scan. (A rebuild starting between the plan and the read makes this one
+        scan unadmitted.)
         """
-        query = self.counts_query
+        planned = self._planned
         started = time.perf_counter()
         began = datetime.now(UTC)
-        if query is not None:
+        if planned is not None:
 
             def counted(session: Session) -> Any:
-                return from_counts(session, query) if read_state(session).ready else NOT_READY
+                try:
+                    return from_counts(session, *planned)
+                except CountsChanged:
+                    return NOT_READY
 
             found = db.read(counted, SNAPSHOT)
             if found.value is not NOT_READY:
@@ -131,7 +140,9 @@ class _Computation:
 class StatsComputation(_Computation):
     def __call__(self) -> Computed:
         counts, cached_at, source = self._read(
-            lambda session, query: count_statuses(session, query, self.tree, self.statuses),
+            lambda session, query, state: count_statuses(
+                session, query, self.tree, self.statuses, state
+            ),
             lambda session: count_by_status(session, self.tree, self.statuses),
         )
         assert isinstance(counts, StatusCounts)
@@ -147,17 +158,17 @@ class HistoryComputation(_Computation):
         self.span = span
 
     @cached_property
-    def counts_query(self) -> CountsQuery | None:
+    def _planned(self) -> tuple[CountsQuery, CountsState] | None:
         """As for the stats, when a rollup is kept as fine as the history's buckets."""
-        query = super().counts_query
-        if query is None or history_rollup(query, history_unit(self.span)) is None:
+        planned = super()._planned
+        if planned is None or history_rollup(planned[0], history_unit(self.span)) is None:
             return None
-        return query
+        return planned
 
     def __call__(self) -> Computed:
         counts, cached_at, source = self._read(
-            lambda session, query: count_buckets(
-                session, query, self.tree, self.statuses, self.span
+            lambda session, query, state: count_buckets(
+                session, query, self.tree, self.statuses, self.span, state
             ),
             lambda session: count_by_bucket(session, self.tree, self.statuses, self.span),
         )

@@ -27,7 +27,9 @@ from runstats_app.stats.counts.planner import plan
 from runstats_app.stats.counts.reader import count_buckets, count_statuses
 from runstats_app.stats.counts.timeline import Grain, cover
 from runstats_app.stats.history import resolve_range
+from runstats_app.stats.result import COUNTS, SCAN
 from runstats_app.stats.scan import count_by_bucket, count_by_status
+from runstats_app.stats.service import StatsComputation
 
 from ..support.api import PROPERTY_SETTINGS, create_run
 from ..support.contract import CREATED_BY, NAME, STATUS_UPDATED_AT
@@ -261,6 +263,24 @@ def test_an_untracked_key_is_scanned(client, untracked):
 def test_while_the_counts_are_not_ready_every_filter_scans(pg, client, connection):
     connection.execute(text("UPDATE run_count_state SET ready = false"))
     assert _stats(client).headers["X-Stats-Source"] == "scan"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "UPDATE run_count_state SET ready = false",
+        "INSERT INTO run_count_untracked_keys VALUES ('team')",
+    ],
+    ids=["rebuild-began", "key-untracked"],
+)
+def test_a_state_changed_between_plan_and_read_makes_the_answer_a_scan(
+    pg, app, connection, change
+):
+    with app.app_context():
+        computation = StatsComputation(nodes.And((nodes.ValueEquals("team", "ml"),)), None)
+        assert computation.source == COUNTS
+        connection.execute(text(change))
+        assert computation().source == SCAN
 
 
 def test_sqlite_always_scans(backend, client):

@@ -48,10 +48,10 @@ def text_conditions(column: Any, condition: TextCondition) -> list[ColumnElement
 
 
 def look_up(
-    session: Session, query: CountsQuery, settings: Sequence[ColumnElement[Any]] = ()
-) -> DictionaryIds:
-    """The query's dictionary ids, in one statement that also applies `settings` (a
-    read's set_config calls: one round trip less)."""
+    session: Session, query: CountsQuery, also: Sequence[ColumnElement[Any]] = ()
+) -> tuple[DictionaryIds, Sequence[Any]]:
+    """The query's dictionary ids and the values of `also`, in one statement (a read's
+    settings and the counts' state ride along: a round trip each less)."""
     lists: list[Any] = [
         select(creators.c.id).where(creators.c.created_by.in_(sorted(allowed)))
         for allowed in query.created_by.one_of
@@ -66,13 +66,14 @@ def look_up(
             )
         )
     arrays = [func.array(ids.scalar_subquery()) for ids in lists]
-    if not arrays and not settings:
-        return NO_IDS
-    found = iter(session.execute(select(*settings, *arrays)).one()[len(settings) :])
+    if not arrays and not also:
+        return NO_IDS, ()
+    row = session.execute(select(*also, *arrays)).one()
+    found = iter(row[len(also) :])
     chosen_creators = tuple(tuple(next(found)) for _ in query.created_by.one_of)
     chosen_names = tuple(next(found)) if query.name.constrained else None
     chosen_labels = tuple(next(found)) if query.annotation is not None else None
-    return DictionaryIds(chosen_creators, chosen_names, chosen_labels)
+    return DictionaryIds(chosen_creators, chosen_names, chosen_labels), row[: len(also)]
 
 
 def one_of(column: Any, ids: Sequence[int]) -> ColumnElement[bool]:

@@ -44,6 +44,7 @@ from ..scan import ALL_STATUSES, StatusCounts
 from .choice import history_rollup, history_unit, named_rollup, small_rollups
 from .dictionary import DictionaryIds, look_up, one_of, text_conditions
 from .planner import CountsQuery, without_created_at
+from .state import CountsChanged, CountsState, state_columns, state_of
 from .tables import NO_CREATOR, STATUS_CODES, Rollup, deltas, names
 from .timeline import Buckets, Cover, Grain, cover
 
@@ -242,23 +243,33 @@ def _summed_parts(read: _Read, rollup: Rollup, key: _Key) -> list[Select[Any]]:
     return _matched(read, rollup, key, cover(query.start, query.end, finest=rollup.finest))
 
 
-def _prepare(session: Session, query: CountsQuery) -> DictionaryIds:
-    """The read's settings and the query's dictionary ids, in one round trip."""
-    return look_up(session, query, READ_SETTINGS)
+def _prepare(session: Session, query: CountsQuery, planned: CountsState | None) -> DictionaryIds:
+    """The read's settings and the query's dictionary ids, in one round trip that also
+    checks that the counts' state is still the `planned` one (CountsChanged if not)."""
+    checked = state_columns() if planned is not None else []
+    ids, values = look_up(session, query, [*READ_SETTINGS, *checked])
+    if planned is not None and state_of(values[len(READ_SETTINGS) :]) != planned:
+        raise CountsChanged
+    return ids
 
 
 def count_statuses(
-    session: Session, query: CountsQuery, tree: FilterNode | None, statuses: Sequence[str] | None
+    session: Session,
+    query: CountsQuery,
+    tree: FilterNode | None,
+    statuses: Sequence[str] | None,
+    planned: CountsState | None = None,
 ) -> StatusCounts:
     """Runs by status and distinct pipeline names, as the GROUP BY over the runs would say.
 
-    Two statements in the caller's snapshot: the dictionary ids, then the counts. A
+    Two statements in the caller's snapshot: the dictionary ids (and, given the state
+    the query was `planned` with, a check that it still holds), then the counts. A
     filter on no name, no status and no created_at range (all runs, "me", a team)
     reads each from the smallest rollup that can tell it: the statuses from a
     timeline (no names), the names from an all-time rollup without statuses, so that
     neither sums a counter per name and status (a Zipf-head creator or team has tens
     of thousands). Any other filter reads per name and status rows, which tell both."""
-    read = _Read(query, tree, statuses, _prepare(session, query))
+    read = _Read(query, tree, statuses, _prepare(session, query, planned))
     small = small_rollups(query)
     if small is None:
         statement = _from_named_rows(read, named_rollup(query))
@@ -339,8 +350,10 @@ def count_buckets(
     tree: FilterNode | None,
     statuses: Sequence[str] | None,
     span: HistoryRange,
+    planned: CountsState | None = None,
 ) -> dict[datetime, dict[str, int]]:
-    """Runs by status in each history bucket that has any, as the scan would say."""
+    """Runs by status in each history bucket that has any, as the scan would say (the
+    snapshot's state checked as for count_statuses)."""
     start = span.start if query.start is None else max(span.start, query.start)
     end = span.end if query.end is None else min(span.end, query.end)
     unit = history_unit(span)
@@ -348,7 +361,7 @@ def count_buckets(
     if rollup is None:
         raise ValueError("no rollup answers this history; plan a scan instead")
     whole = cover(start, end, finest=rollup.finest, coarsest=unit)
-    read = _Read(query, tree, statuses, _prepare(session, query))
+    read = _Read(query, tree, statuses, _prepare(session, query, planned))
     parts = _matched(read, rollup, _history_key(unit), whole)
     if not parts:
         return {}
