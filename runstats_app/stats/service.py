@@ -92,12 +92,8 @@ class _Computation:
         return None if query is None else (query, state)
 
     @property
-    def counts_query(self) -> CountsQuery | None:
-        return None if self._planned is None else self._planned[0]
-
-    @property
     def source(self) -> str:
-        return SCAN if self.counts_query is None else COUNTS
+        return SCAN if self._planned is None else COUNTS
 
     def _read(
         self,
