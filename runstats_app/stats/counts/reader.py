@@ -2,11 +2,12 @@
 
 The rows that make up an answer are a rollup's whole buckets, the changes
 not folded yet for the same whole hours, and the runs themselves in the parts
-of a bucket at the range's edges (through the runs' indexes, at most an hour
-or a day at each end, by the rollup's finest grain). The runs by status and the
-distinct pipelines are each summed from the smallest rollup that can tell them
-(choice.py), after the dictionary ids the filter names are looked up
-(dictionary.py). Nothing here writes: it runs unchanged on a hot-standby replica.
+of a bucket at the range's edges (through the runs' indexes, at most half an
+hour or half a day at each end, by the rollup's finest grain; timeline.py). The
+runs by status and the distinct pipelines are each summed from the smallest rollup
+that can tell them (choice.py), after the dictionary ids the filter names are
+looked up (dictionary.py). Nothing here writes: it runs unchanged on a hot-standby
+replica.
 """
 
 from __future__ import annotations
