@@ -224,18 +224,20 @@ def _matched(read: _Read, rollup: Rollup, key: _Key, whole: Cover) -> list[Selec
             .select_from(source)
             .where(*_delta_conditions(read.query, whole))
         )
-    for edge in whole.edges:
+    if whole.edges:
         source, keyed = key.rows(_RUNS, _RUNS.c.name, _RUNS.c.created_at)
-        run_status = _status_code(_RUNS.c.status)
-        parts.append(
-            select(*keyed, run_status.label("status"), literal(edge.sign).label("runs"))
-            .select_from(source)
-            .where(
-                *build_run_filter(without_created_at(read.tree), read.statuses),
-                PipelineRun.created_at >= edge.start,
-                PipelineRun.created_at < edge.end,
+        run_status = _status_code(_RUNS.c.status).label("status")
+        chosen = build_run_filter(without_created_at(read.tree), read.statuses)
+        for edge in whole.edges:
+            parts.append(
+                select(*keyed, run_status, literal(edge.sign).label("runs"))
+                .select_from(source)
+                .where(
+                    *chosen,
+                    PipelineRun.created_at >= edge.start,
+                    PipelineRun.created_at < edge.end,
+                )
             )
-        )
     return parts
 
 
